@@ -1,0 +1,5 @@
+"""``python -m gantricks``: see :mod:`gantricks.cli`."""
+
+from .cli import main
+
+raise SystemExit(main())

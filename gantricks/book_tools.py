@@ -1,0 +1,327 @@
+"""Maintenance tools for the book's chapter notebooks.
+
+Run from the repository root (the folder with ``_config.yml`` and ``_toc.yml``)::
+
+    python -m gantricks.book_tools stamp                 # write the Colab badge + install cell
+    python -m gantricks.book_tools check                 # stamps fresh and stored outputs complete?
+    python -m gantricks.book_tools execute [--quick] [book/01_baseline.ipynb ...]
+
+``stamp`` puts two cells into every notebook listed in ``_toc.yml``, right after its title cell:
+
+1. a Markdown cell with an "Open in Colab" badge (the badge is an inline SVG, so the book loads no image from
+   the internet);
+2. a code cell tagged ``remove-cell`` (hidden in the book) that installs ``gantricks`` with ``%pip`` only when
+   ``google.colab`` can be imported, and does nothing anywhere else.
+
+Both cells carry ``metadata["gantricks"]["stamp"]``, so stamping again replaces them instead of adding copies;
+a notebook that is already stamped is not rewritten.
+
+Execution counts: the install cell is meant to run first. ``execute`` stamps a notebook *before* running it, so
+the install cell is stored as executed first (count 1) and the chapter's cells follow. When ``stamp`` inserts the
+cell into a notebook that was executed without it, the cell gets the count just below the first following code
+cell's count; if there is no room (that cell has count 1), every later count is shifted up by one (including the
+counts inside ``execute_result`` outputs), which is exactly what running the install cell first would have given.
+Outputs of the other cells are never touched.
+
+``check`` fails when a notebook's stamp is missing or stale, or its stored outputs are incomplete: every
+non-empty code cell executed, in increasing order from top to bottom, no ``error`` output, and widget state stored
+for every widget the outputs show.
+
+``execute`` re-runs notebooks in place with nbclient on a fresh kernel, with the notebook's folder (``book/``)
+as the working directory; with ``--quick`` the kernel gets ``GANTRICKS_QUICK=1``. Widget state is stored by
+nbclient (``store_widget_state``, on by default). Full mode has no per-cell timeout: it is the command that
+refreshes the outputs the book shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import yaml
+
+STAMP_KEY = "gantricks"
+BADGE = "colab-badge"
+INSTALL = "colab-install"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+_BADGE_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="118" height="20" role="img" aria-label="Open in Colab">'
+    '<rect width="118" height="20" rx="3" fill="#444"/>'
+    '<rect x="52" width="66" height="20" rx="3" fill="#f9ab00"/>'
+    '<rect x="52" width="6" height="20" fill="#f9ab00"/>'
+    '<g font-family="Verdana,DejaVu Sans,sans-serif" font-size="11" text-anchor="middle">'
+    '<text x="26" y="14" fill="#fff">Open in</text><text x="85" y="14" fill="#222">Colab</text></g></svg>'
+)
+BADGE_IMAGE = "data:image/svg+xml;base64," + base64.b64encode(_BADGE_SVG.encode()).decode()
+
+
+# --------------------------------------------------------------------------------------------- configuration
+def find_root(start: Path | None = None) -> Path:
+    """Return the nearest folder at or above ``start`` (default: cwd) that holds ``_toc.yml``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file() and (folder / "_config.yml").is_file():
+            return folder
+    raise FileNotFoundError(f"no _toc.yml and _config.yml at or above {here}: run from the repository")
+
+
+def load_config(root: Path) -> dict[str, Any]:
+    """Read the book's ``_config.yml``."""
+    return yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
+
+
+def _toc_files(entry: Any) -> list[str]:
+    """All ``file``/``root`` entries of a ``_toc.yml`` structure, in reading order."""
+    found: list[str] = []
+    if isinstance(entry, dict):
+        for key in ("root", "file"):
+            if isinstance(entry.get(key), str):
+                found.append(entry[key])
+        for key in ("parts", "chapters", "sections"):
+            for child in entry.get(key) or []:
+                found.extend(_toc_files(child))
+    elif isinstance(entry, list):
+        for child in entry:
+            found.extend(_toc_files(child))
+    return found
+
+
+def toc_notebooks(root: Path) -> list[Path]:
+    """The notebooks listed in ``_toc.yml`` (absolute paths, reading order, existing or not)."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8")) or {}
+    notebooks = []
+    for name in _toc_files(toc):
+        path = root / name
+        if path.suffix == "":
+            if path.with_suffix(".ipynb").exists() or not path.with_suffix(".md").exists():
+                path = path.with_suffix(".ipynb")
+        if path.suffix == ".ipynb":
+            notebooks.append(path)
+    return notebooks
+
+
+def repository(config: dict[str, Any]) -> tuple[str, str, str]:
+    """``(url, branch, path_to_book)`` from the ``repository`` section of ``_config.yml``."""
+    repo = config.get("repository") or {}
+    url = str(repo.get("url", "")).rstrip("/")
+    if url.endswith(".git"):
+        url = url[: -len(".git")]
+    if not url.startswith("https://github.com/") or url.count("/") != 4:
+        raise ValueError(f"_config.yml repository.url must be https://github.com/<org>/<repo>, not {url!r}")
+    return url, str(repo.get("branch") or "main"), str(repo.get("path_to_book") or "").strip("/")
+
+
+def colab_url(config: dict[str, Any], relpath: str) -> str:
+    """The Colab URL that opens the notebook at ``relpath`` (relative to the book root) from GitHub."""
+    url, branch, path_to_book = repository(config)
+    path = f"{path_to_book}/{relpath}" if path_to_book else relpath
+    return f"https://colab.research.google.com/github/{url.removeprefix('https://github.com/')}/blob/{branch}/{path}"
+
+
+# --------------------------------------------------------------------------------------------- stamping
+def badge_source(config: dict[str, Any], relpath: str) -> str:
+    """Markdown of the "Open in Colab" badge cell."""
+    return f"[![Open in Colab]({BADGE_IMAGE})]({colab_url(config, relpath)})"
+
+
+def install_source(config: dict[str, Any]) -> str:
+    """Source of the hidden first code cell that installs gantricks on Colab only."""
+    url, branch, _ = repository(config)
+    return (
+        "# Colab only: install gantricks (this cell is hidden in the book and does nothing elsewhere).\n"
+        "try:\n"
+        "    import google.colab  # noqa: F401\n"
+        "\n"
+        "    IN_COLAB = True\n"
+        "except ImportError:\n"
+        "    IN_COLAB = False\n"
+        "if IN_COLAB:\n"
+        f'    %pip install -q "gantricks[offline] @ git+{url}@{branch}"'
+    )
+
+
+def _stamp_of(cell: Any) -> str | None:
+    meta = cell.get("metadata", {}).get(STAMP_KEY)
+    return meta.get("stamp") if isinstance(meta, dict) else None
+
+
+def _is_title(cell: Any) -> bool:
+    return cell.get("cell_type") == "markdown" and "".join(cell.get("source", "")).lstrip().startswith("# ")
+
+
+def _shift_counts(cells: list[Any], by: int) -> None:
+    for cell in cells:
+        if cell.get("cell_type") == "code" and cell.get("execution_count") is not None:
+            cell["execution_count"] += by
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "execute_result" and out.get("execution_count") is not None:
+                    out["execution_count"] += by
+
+
+def stamp_notebook(nb: Any, config: dict[str, Any], relpath: str) -> Any:
+    """Return a stamped copy of ``nb`` (an nbformat v4 notebook); ``nb`` itself is not changed."""
+    nb = copy.deepcopy(nb)
+    old = {_stamp_of(c): c for c in nb.cells if _stamp_of(c)}
+    cells = [c for c in nb.cells if not _stamp_of(c)]
+    at = 1 if cells and _is_title(cells[0]) else 0
+    with_ids = (nb.nbformat, nb.get("nbformat_minor", 0)) >= (4, 5)
+
+    badge = nbformat.v4.new_markdown_cell(badge_source(config, relpath))
+    badge.metadata[STAMP_KEY] = {"stamp": BADGE}
+    install = nbformat.v4.new_code_cell(install_source(config))
+    install.metadata[STAMP_KEY] = {"stamp": INSTALL}
+    install.metadata["tags"] = ["remove-cell"]
+    for cell, name in ((badge, BADGE), (install, INSTALL)):
+        if with_ids:
+            cell["id"] = name
+        else:
+            cell.pop("id", None)
+
+    rest = cells[at:]
+    later = [c["execution_count"] for c in rest if c.get("cell_type") == "code" and c.get("execution_count")]
+    previous = old.get(INSTALL, {}).get("execution_count")
+    if previous is not None and (not later or previous < later[0]):
+        install.execution_count = previous
+    elif later:
+        if later[0] <= 1:  # no room before the first count: shift, as if the install cell had run first
+            _shift_counts(rest, 1)
+        install.execution_count = max(later[0], 2) - 1
+    nb.cells = cells[:at] + [badge, install] + rest
+    return nb
+
+
+def stamp_file(path: Path, root: Path, config: dict[str, Any] | None = None) -> bool:
+    """Stamp the notebook at ``path`` in place; return whether the file changed."""
+    config = load_config(root) if config is None else config
+    nb = nbformat.read(path, as_version=4)
+    stamped = stamp_notebook(nb, config, _book_relpath(path, root, config))
+    if stamped == nb:
+        return False
+    nbformat.write(stamped, path)
+    return True
+
+
+def _book_relpath(path: Path, root: Path, config: dict[str, Any]) -> str:
+    _, _, path_to_book = repository(config)
+    return path.resolve().relative_to((root / path_to_book).resolve()).as_posix()
+
+
+# --------------------------------------------------------------------------------------------- checks
+def output_problems(nb: Any) -> list[str]:
+    """What is wrong with a notebook's stored outputs (empty list: complete)."""
+    problems = []
+    last = 0
+    for i, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code" or not "".join(cell.get("source", "")).strip():
+            continue
+        count = cell.get("execution_count")
+        if count is None:
+            problems.append(f"code cell {i} was never executed")
+        elif count <= last:
+            problems.append(f"code cell {i} has execution count {count} after {last}: not run top to bottom")
+        last = count if count is not None else last
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                problems.append(f"code cell {i} stores an error: {out.get('ename')}: {out.get('evalue')}")
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            view = out.get("data", {}).get(WIDGET_VIEW)
+            if view and view.get("model_id") not in state:
+                problems.append(f"code cell {i} shows a widget whose state is not stored (it would render empty)")
+    return problems
+
+
+def stamp_problems(nb: Any, config: dict[str, Any], relpath: str) -> list[str]:
+    """Whether the Colab badge and install cell are present and current."""
+    stamps = [_stamp_of(c) for c in nb.cells if _stamp_of(c)]
+    if BADGE not in stamps or INSTALL not in stamps:
+        return ["Colab badge or install cell missing"]
+    if stamp_notebook(nb, config, relpath) != nb:
+        return ["Colab badge or install cell stale (run: python -m gantricks.book_tools stamp)"]
+    return []
+
+
+def check(root: Path) -> list[str]:
+    """Every problem with every notebook in the toc, as ``"<path>: <problem>"`` lines."""
+    config = load_config(root)
+    problems = []
+    for path in toc_notebooks(root):
+        rel = path.relative_to(root).as_posix()
+        if not path.exists():
+            problems.append(f"{rel}: listed in _toc.yml but missing")
+            continue
+        nb = nbformat.read(path, as_version=4)
+        problems += [f"{rel}: {p}" for p in stamp_problems(nb, config, _book_relpath(path, root, config))]
+        problems += [f"{rel}: {p}" for p in output_problems(nb)]
+    return problems
+
+
+# --------------------------------------------------------------------------------------------- execution
+def execute_file(path: Path, root: Path, quick: bool = False, kernel_name: str = "python3") -> None:
+    """Stamp, then re-execute the notebook at ``path`` in place on a fresh kernel (cwd: its folder)."""
+    from nbclient import NotebookClient
+
+    stamp_file(path, root)
+    nb = nbformat.read(path, as_version=4)
+    env = dict(os.environ)
+    env.pop("GANTRICKS_QUICK", None)
+    env.pop("MPLBACKEND", None)  # let ipykernel choose the inline backend, as in Jupyter
+    if quick:
+        env["GANTRICKS_QUICK"] = "1"
+    client = NotebookClient(
+        nb,
+        timeout=600 if quick else None,
+        kernel_name=kernel_name,
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,
+        store_widget_state=True,
+    )
+    client.execute(env=env)
+    nbformat.write(nb, path)
+    stamp_file(path, root)
+
+
+# --------------------------------------------------------------------------------------------- command line
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m gantricks.book_tools", description=__doc__.split("\n")[0])
+    parser.add_argument("--root", type=Path, default=None, help="repository root (default: found from cwd)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("stamp", help="write the Colab badge and install cell into every toc notebook")
+    sub.add_parser("check", help="fail if a stamp is missing/stale or stored outputs are incomplete")
+    ex = sub.add_parser("execute", help="re-execute notebooks in place (default: all in the toc), then stamp")
+    ex.add_argument("--quick", action="store_true", help="run with GANTRICKS_QUICK=1 (small budgets)")
+    ex.add_argument("notebooks", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+    root = find_root(args.root)
+
+    if args.command == "stamp":
+        config = load_config(root)
+        for path in toc_notebooks(root):
+            if path.exists() and stamp_file(path, root, config):
+                print(f"stamped {path.relative_to(root)}")
+        return 0
+    if args.command == "check":
+        problems = check(root)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(toc_notebooks(root))} notebooks checked, {len(problems)} problems")
+        return 1 if problems else 0
+    paths = [p.resolve() for p in args.notebooks] or toc_notebooks(root)
+    for path in paths:
+        print(f"executing {path.relative_to(root)} ({'quick' if args.quick else 'full'})", flush=True)
+        execute_file(path, root, quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

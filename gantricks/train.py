@@ -1,0 +1,396 @@
+"""The training loop (chapter 1, "The baseline GAN"): k discriminator updates, then one generator update.
+
+The loop reads like the algorithm of Goodfellow et al. (2014, Algorithm 1) with the non-saturating generator loss;
+tricks plug in through a latent prior object (chapter 2), the optimiser factory (chapter 3) and :class:`Hook`s
+(chapters 2 and 4), never through ``if`` branches here. Per step it records every loss term, mean D(x),
+mean D(G(z)), both learning rates, both gradient norms (before any clipping) and the wall time; values stay on the
+device and are read back every ``cfg.sync_every`` steps, so a CUDA run does not wait for the host each step.
+
+Checkpoints hold the models, optimisers, sampler, latent RNG, hook states, history, global RNG states and the
+step; training N steps straight and training k, saving, resuming and finishing give identical parameters on the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
+from .config import TrainConfig, resolve_device
+from .data import TensorSampler, load_mnist, mixture_2d
+from .hooks import Hook
+from .losses import discriminator_loss, generator_loss
+from .models import build_models
+from .noise import NormalPrior, Prior
+from .optim import build_optimizers
+
+__all__ = ["CHECKPOINT_NAME", "NonFiniteLossError", "Trainer", "load_data", "train"]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; ``step`` is the first step where it happened."""
+
+    def __init__(self, step: int, values: dict[str, float]) -> None:
+        self.step = step
+        shown = ", ".join(f"{k}={v}" for k, v in values.items())
+        super().__init__(
+            f"training stopped: non-finite loss at step {step} ({shown}). No checkpoint was written after it; "
+            "the last checkpoint on disk is intact. Try a lower learning rate, gradient clipping or fp32."
+        )
+
+
+def load_data(cfg: TrainConfig) -> tuple[tuple[torch.Tensor, ...], str]:
+    """The training tensors for ``cfg.dataset`` (images/points, labels) and a description of their source."""
+    if cfg.dataset == "mnist":
+        images, labels, source = load_mnist(cfg.mnist_root, train=True, source=cfg.mnist_source,
+                                            value_range="tanh" if cfg.output == "tanh" else "sigmoid")
+        return (images, labels), source
+    mix = mixture_2d(cfg.dataset, cfg.data_size, seed=cfg.seed)
+    return (mix.samples, mix.labels), f"{cfg.dataset} mixture ({cfg.data_size} points, seed {cfg.seed})"
+
+
+def _has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def _grad_norm(model: nn.Module) -> torch.Tensor:
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+class Trainer:
+    """Holds a run: config, data sampler, G, D, optimisers, prior, hooks, history; :meth:`fit` trains it.
+
+    ``data`` may replace the configured dataset: a tensor of data points, or a tuple ``(points, labels)``.
+    ``prior`` replaces the default ``N(0, I)`` latent prior; ``hooks`` add tricks (see :mod:`gantricks.hooks`).
+    """
+
+    def __init__(self, cfg: TrainConfig, hooks: Iterable[Hook] = (), prior: Prior | None = None,
+                 data: torch.Tensor | Sequence[torch.Tensor] | None = None) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        if cfg.amp and self.device.type != "cuda":
+            raise ValueError(f"amp={cfg.amp!r} is invalid on device {str(self.device)!r}: autocast is for CUDA")
+        if data is None:
+            tensors, self.data_source = load_data(cfg)
+        else:
+            tensors = (data,) if isinstance(data, torch.Tensor) else tuple(data)
+            self.data_source = "user data"
+        if cfg.n_classes and len(tensors) < 2:
+            raise ValueError(f"n_classes={cfg.n_classes} needs labelled data: pass data=(points, labels)")
+        torch.manual_seed(cfg.seed)
+        self.G, self.D = build_models(cfg, tensors[0].shape[1:])
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.prior: Prior = prior if prior is not None else NormalPrior(cfg.resolved_z_dim)
+        if self.prior.dim != self.G.z_dim:
+            raise ValueError(f"prior.dim={self.prior.dim} does not match the generator's z_dim={self.G.z_dim}")
+        self.opt_g, self.opt_d = build_optimizers(self.G, self.D, cfg.optim, self.device)
+        self.sampler = TensorSampler(*tensors[: 2 if cfg.n_classes else 1], batch_size=cfg.batch_size,
+                                     seed=cfg.seed, device=self.device)
+        self.z_generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
+        self.hooks: list[Hook] = list(hooks)
+        self.step_count = 0
+        self.history: list[dict[str, float]] = []
+        self.snapshots: list[tuple[int, torch.Tensor]] = []
+        self._pending: list[dict[str, Any]] = []
+        self._elapsed = 0.0
+        self._t0: float | None = None
+        self.joint_d = not _has_batchnorm(self.D)
+        self._g = torch.compile(self.G) if cfg.compile else self.G
+        self._d = torch.compile(self.D) if cfg.compile else self.D
+        fixed = torch.Generator(device=self.device).manual_seed(cfg.seed + 2)
+        self.fixed_z = self.prior.sample(64, self.device, fixed)
+        self.fixed_y = (torch.arange(64, device=self.device) % cfg.n_classes) if cfg.n_classes else None
+
+    # -- one step ---------------------------------------------------------------------------------------------
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.cfg.amp == "bf16":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _latent(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = self.prior.sample(n, self.device, self.z_generator)
+        y = None
+        if self.cfg.n_classes:
+            y = torch.randint(self.cfg.n_classes, (n,), device=self.device, generator=self.z_generator)
+        return z, y
+
+    def _d_input(self, x: torch.Tensor) -> torch.Tensor:
+        for h in self.hooks:
+            x = h.d_input(x, self.step_count, self)
+        return x
+
+    def _before_update(self, which: str, model: nn.Module, record: dict[str, Any]) -> None:
+        record[f"grad_norm_{which}"] = _grad_norm(model)
+        for h in self.hooks:
+            extra = h.before_optimizer_step(which, model, self)
+            if extra:
+                record.update(extra)
+
+    def _discriminate(self, real: torch.Tensor, y_real: torch.Tensor | None, fake: torch.Tensor,
+                      y_fake: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.joint_d:  # BatchNorm in D: separate real and fake batches, as DCGAN does
+            return self._d(real, y_real), self._d(fake, y_fake)
+        y = None if y_real is None else torch.cat([y_real, y_fake])
+        logits = self._d(torch.cat([real, fake]), y)
+        return logits[: real.shape[0]], logits[real.shape[0]:]
+
+    def step(self) -> dict[str, Any]:
+        """One training step: ``cfg.d_steps`` D updates, then one G update. Returns the (device) record."""
+        cfg, n = self.cfg, self.cfg.batch_size
+        record: dict[str, Any] = {}
+        for _ in range(cfg.d_steps):
+            real, *rest = self.sampler.next()
+            y_real = rest[0] if rest else None
+            z, y_fake = self._latent(n)
+            with torch.no_grad(), self._autocast():
+                fake = self._g(z, y_fake)
+            with self._autocast():
+                real_logits, fake_logits = self._discriminate(self._d_input(real), y_real,
+                                                              self._d_input(fake), y_fake)
+            terms = discriminator_loss(real_logits.float(), fake_logits.float(), cfg.label_smoothing)
+            self.opt_d.zero_grad(set_to_none=True)
+            terms["loss_d"].backward()
+            self._before_update("d", self.D, record)
+            self.opt_d.step()
+        self.D.requires_grad_(False)
+        z, y_fake = self._latent(n)
+        with self._autocast():
+            g_logits = self._d(self._d_input(self._g(z, y_fake)), y_fake)
+        loss_g = generator_loss(g_logits.float(), cfg.loss)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self._before_update("g", self.G, record)
+        self.opt_g.step()
+        self.D.requires_grad_(True)
+        self.step_count += 1
+        with torch.no_grad():
+            record.update({k: v.detach() for k, v in terms.items()})
+            record.update(loss_g=loss_g.detach(), d_real=torch.sigmoid(real_logits.float()).mean(),
+                          d_fake=torch.sigmoid(fake_logits.float()).mean())
+        record["lr_g"] = self.opt_g.param_groups[0]["lr"]
+        record["lr_d"] = self.opt_d.param_groups[0]["lr"]
+        for h in self.hooks:
+            h.on_step_end(self.step_count, record, self)
+        record["step"] = self.step_count
+        record["time"] = self.elapsed
+        self._pending.append(record)
+        if self.step_count % cfg.sync_every == 0:
+            self.flush()
+        return record
+
+    def flush(self) -> None:
+        """Read pending records back from the device into :attr:`history`; stop on a non-finite loss."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        flat = [v.float().reshape(()) for r in pending for v in r.values() if isinstance(v, torch.Tensor)]
+        values = iter(torch.stack(flat).cpu().tolist() if flat else [])
+        for rec in pending:
+            row = {k: (next(values) if isinstance(v, torch.Tensor) else float(v)) for k, v in rec.items()}
+            row["step"] = int(rec["step"])
+            if not (_finite(row["loss_d"]) and _finite(row["loss_g"])):
+                raise NonFiniteLossError(row["step"], {"loss_d": row["loss_d"], "loss_g": row["loss_g"]})
+            self.history.append(row)
+
+    # -- training ---------------------------------------------------------------------------------------------
+    def fit(self, steps: int | None = None, out_dir: str | os.PathLike | None = None,
+            checkpoint_every: int | None = None, snapshot_every: int = 0, progress: bool | None = None
+            ) -> list[dict[str, float]]:
+        """Train until ``steps`` total steps (default ``cfg.steps``); return the history.
+
+        With ``out_dir``, a checkpoint is written every ``checkpoint_every`` steps (default
+        ``cfg.checkpoint_every``; 0 = only at the end) and at the end, with ``history.csv``, ``config.json`` and
+        ``samples.png``. ``snapshot_every`` > 0 keeps G's samples of a fixed batch of z in :attr:`snapshots`.
+        """
+        from tqdm.auto import tqdm
+
+        total = self.cfg.steps if steps is None else steps
+        if isinstance(total, bool) or not isinstance(total, int) or total <= 0:
+            raise ValueError(f"steps={total!r} is invalid: expected a positive integer")
+        every = self.cfg.checkpoint_every if checkpoint_every is None else checkpoint_every
+        show = self.cfg.progress if progress is None else progress
+        for h in self.hooks:
+            h.on_train_start(self)
+        self._t0 = time.perf_counter()
+        if snapshot_every and not self.snapshots:
+            self.snapshots.append((self.step_count, self.sample(fixed=True)))
+        bar = tqdm(total=total, initial=self.step_count, disable=not show, desc="train", unit="step")
+        try:
+            while self.step_count < total:
+                self.step()
+                bar.update(1)
+                s = self.step_count
+                if snapshot_every and s % snapshot_every == 0:
+                    self.snapshots.append((s, self.sample(fixed=True)))
+                if out_dir is not None and every and s % every == 0 and s < total:
+                    self.save(out_dir)
+                if s % self.cfg.sync_every == 0 and self.history:
+                    last = self.history[-1]
+                    bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}", refresh=False)
+            self.flush()
+        finally:
+            bar.close()
+            self._elapsed = self.elapsed
+            self._t0 = None
+        if out_dir is not None:
+            self.save(out_dir)
+            self.write_outputs(out_dir)
+        return self.history
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds spent in :meth:`fit` so far (host time; on CUDA the host runs ahead of the device)."""
+        return self._elapsed + (time.perf_counter() - self._t0 if self._t0 is not None else 0.0)
+
+    # -- sampling ---------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int = 64, y: torch.Tensor | None = None, fixed: bool = False,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` samples from G in eval mode, on the CPU, in the data's own space (``fixed``: the fixed 64 z)."""
+        if fixed:
+            z, y = self.fixed_z, self.fixed_y
+        else:
+            if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+                raise ValueError(f"n={n!r} is invalid: expected a positive integer")
+            gen = generator or torch.Generator(device=self.device).manual_seed(self.cfg.seed + 3)
+            z = self.prior.sample(n, self.device, gen)
+            if self.cfg.n_classes and y is None:
+                y = torch.arange(n, device=self.device) % self.cfg.n_classes
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            out = self.G(z, None if y is None else y.to(self.device))
+        finally:
+            self.G.train(was_training)
+        return out.float().cpu()
+
+    # -- checkpoints ------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        self.flush()
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step_count,
+            "config": self.cfg.to_dict(),
+            "data_source": self.data_source,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "z_generator": self.z_generator.get_state(),
+            "hooks": [h.state_dict() for h in self.hooks],
+            "history": self.history,
+            "elapsed": self._elapsed,
+            "rng": rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}")
+        if len(state["hooks"]) != len(self.hooks):
+            raise ValueError(f"the checkpoint holds {len(state['hooks'])} hook state(s) but this trainer has "
+                             f"{len(self.hooks)} hook(s): pass the same hooks, in the same order, to resume")
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.z_generator.set_state(state["z_generator"])
+        for h, s in zip(self.hooks, state["hooks"]):
+            h.load_state_dict(s)
+        self.history = list(state["history"])
+        self.step_count = int(state["step"])
+        self._elapsed = float(state.get("elapsed", 0.0))
+        self._pending = []
+        set_rng_state(state["rng"])
+
+    def save(self, out_dir: str | os.PathLike) -> str:
+        """Write ``out_dir/checkpoint.pt`` atomically (after checking every pending loss is finite)."""
+        path = os.path.join(os.fspath(out_dir), CHECKPOINT_NAME)
+        atomic_save(self.state_dict(), path)
+        return path
+
+    def write_outputs(self, out_dir: str | os.PathLike) -> None:
+        """``config.json``, ``history.csv`` and ``samples.png`` (a grid or a 2D scatter) in ``out_dir``."""
+        from . import viz
+
+        out_dir = os.fspath(out_dir)
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
+            json.dump({**self.cfg.to_dict(), "data_source": self.data_source}, f, indent=2, sort_keys=True)
+        write_history_csv(self.history, os.path.join(out_dir, "history.csv"))
+        if self.cfg.dataset == "mnist":
+            fig = viz.sample_grid(self.sample(fixed=True), value_range=self.value_range,
+                                  title=f"step {self.step_count}")
+        else:
+            fig = viz.scatter_2d(self.sample(2500), spec=self.cfg.dataset, title=f"step {self.step_count}")
+        fig.savefig(os.path.join(out_dir, "samples.png"), dpi=100, bbox_inches="tight")
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        return (-1.0, 1.0) if self.cfg.output == "tanh" else (0.0, 1.0)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, hooks: Iterable[Hook] = (), prior: Prior | None = None,
+                        data: Any = None, device: str | None = None, **overrides: Any) -> Trainer:
+        """Rebuild a trainer from ``path`` (a checkpoint file or a run folder) and restore its state exactly.
+
+        ``overrides`` change config fields (e.g. ``steps`` to train further, ``progress``); ``device`` moves it.
+        """
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            path = os.path.join(path, CHECKPOINT_NAME)
+        state = load_checkpoint(path)
+        cfg = TrainConfig.from_dict(state["config"])
+        if device is not None:
+            overrides["device"] = device
+        if overrides:
+            cfg = cfg.replace(**overrides)
+        trainer = cls(cfg, hooks=hooks, prior=prior, data=data)
+        trainer.load_state_dict(state)
+        return trainer
+
+
+def _finite(x: float) -> bool:
+    return x == x and x not in (float("inf"), float("-inf"))
+
+
+def write_history_csv(history: list[dict[str, float]], path: str) -> None:
+    """The history as CSV (one row per step, the union of keys as columns), written atomically."""
+    keys: list[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(history)
+    os.replace(tmp, path)
+
+
+def train(cfg: TrainConfig | None = None, out_dir: str | os.PathLike | None = None, hooks: Iterable[Hook] = (),
+          prior: Prior | None = None, **fields: Any) -> Trainer:
+    """Build a :class:`Trainer` from ``cfg`` (or ``TrainConfig(**fields)``), train it, and return it."""
+    cfg = cfg.replace(**fields) if cfg is not None else TrainConfig(**fields)
+    trainer = Trainer(cfg, hooks=hooks, prior=prior)
+    trainer.fit(out_dir=out_dir)
+    return trainer
