@@ -94,18 +94,21 @@ def _toc_files(entry: Any) -> list[str]:
     return found
 
 
-def toc_notebooks(root: Path) -> list[Path]:
-    """The notebooks listed in ``_toc.yml`` (absolute paths, reading order, existing or not)."""
+def toc_documents(root: Path) -> list[Path]:
+    """The documents listed in ``_toc.yml`` (absolute paths with their suffix, reading order)."""
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8")) or {}
-    notebooks = []
+    documents = []
     for name in _toc_files(toc):
         path = root / name
-        if path.suffix == "":
-            if path.with_suffix(".ipynb").exists() or not path.with_suffix(".md").exists():
-                path = path.with_suffix(".ipynb")
-        if path.suffix == ".ipynb":
-            notebooks.append(path)
-    return notebooks
+        if path.suffix not in (".ipynb", ".md"):
+            path = path.with_suffix(".md") if (root / f"{name}.md").exists() else path.with_suffix(".ipynb")
+        documents.append(path)
+    return documents
+
+
+def toc_notebooks(root: Path) -> list[Path]:
+    """The notebooks listed in ``_toc.yml`` (absolute paths, reading order, existing or not)."""
+    return [path for path in toc_documents(root) if path.suffix == ".ipynb"]
 
 
 def repository(config: dict[str, Any]) -> tuple[str, str, str]:
@@ -128,8 +131,8 @@ def colab_url(config: dict[str, Any], relpath: str) -> str:
 
 # --------------------------------------------------------------------------------------------- stamping
 def badge_source(config: dict[str, Any], relpath: str) -> str:
-    """Markdown of the "Open in Colab" badge cell."""
-    return f"[![Open in Colab]({BADGE_IMAGE})]({colab_url(config, relpath)})"
+    """Source of the "Open in Colab" badge cell (HTML: Markdown parsers refuse SVG data URIs in images)."""
+    return f'<a href="{colab_url(config, relpath)}"><img src="{BADGE_IMAGE}" alt="Open in Colab"/></a>'
 
 
 def install_source(config: dict[str, Any]) -> str:
@@ -148,7 +151,8 @@ def install_source(config: dict[str, Any]) -> str:
     )
 
 
-def _stamp_of(cell: Any) -> str | None:
+def stamp_of(cell: Any) -> str | None:
+    """The name of the stamp a cell carries (``None`` for the chapter's own cells)."""
     meta = cell.get("metadata", {}).get(STAMP_KEY)
     return meta.get("stamp") if isinstance(meta, dict) else None
 
@@ -169,8 +173,8 @@ def _shift_counts(cells: list[Any], by: int) -> None:
 def stamp_notebook(nb: Any, config: dict[str, Any], relpath: str) -> Any:
     """Return a stamped copy of ``nb`` (an nbformat v4 notebook); ``nb`` itself is not changed."""
     nb = copy.deepcopy(nb)
-    old = {_stamp_of(c): c for c in nb.cells if _stamp_of(c)}
-    cells = [c for c in nb.cells if not _stamp_of(c)]
+    old = {stamp_of(c): c for c in nb.cells if stamp_of(c)}
+    cells = [c for c in nb.cells if not stamp_of(c)]
     at = 1 if cells and _is_title(cells[0]) else 0
     with_ids = (nb.nbformat, nb.get("nbformat_minor", 0)) >= (4, 5)
 
@@ -202,14 +206,15 @@ def stamp_file(path: Path, root: Path, config: dict[str, Any] | None = None) -> 
     """Stamp the notebook at ``path`` in place; return whether the file changed."""
     config = load_config(root) if config is None else config
     nb = nbformat.read(path, as_version=4)
-    stamped = stamp_notebook(nb, config, _book_relpath(path, root, config))
+    stamped = stamp_notebook(nb, config, book_relpath(path, root, config))
     if stamped == nb:
         return False
     nbformat.write(stamped, path)
     return True
 
 
-def _book_relpath(path: Path, root: Path, config: dict[str, Any]) -> str:
+def book_relpath(path: Path, root: Path, config: dict[str, Any]) -> str:
+    """The notebook's path relative to the book's root (``repository.path_to_book``), as in Colab URLs."""
     _, _, path_to_book = repository(config)
     return path.resolve().relative_to((root / path_to_book).resolve()).as_posix()
 
@@ -242,7 +247,7 @@ def output_problems(nb: Any) -> list[str]:
 
 def stamp_problems(nb: Any, config: dict[str, Any], relpath: str) -> list[str]:
     """Whether the Colab badge and install cell are present and current."""
-    stamps = [_stamp_of(c) for c in nb.cells if _stamp_of(c)]
+    stamps = [stamp_of(c) for c in nb.cells if stamp_of(c)]
     if BADGE not in stamps or INSTALL not in stamps:
         return ["Colab badge or install cell missing"]
     if stamp_notebook(nb, config, relpath) != nb:
@@ -260,7 +265,7 @@ def check(root: Path) -> list[str]:
             problems.append(f"{rel}: listed in _toc.yml but missing")
             continue
         nb = nbformat.read(path, as_version=4)
-        problems += [f"{rel}: {p}" for p in stamp_problems(nb, config, _book_relpath(path, root, config))]
+        problems += [f"{rel}: {p}" for p in stamp_problems(nb, config, book_relpath(path, root, config))]
         problems += [f"{rel}: {p}" for p in output_problems(nb)]
     return problems
 

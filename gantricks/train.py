@@ -210,13 +210,14 @@ class Trainer:
 
     # -- training ---------------------------------------------------------------------------------------------
     def fit(self, steps: int | None = None, out_dir: str | os.PathLike | None = None,
-            checkpoint_every: int | None = None, snapshot_every: int = 0, progress: bool | None = None
-            ) -> list[dict[str, float]]:
+            checkpoint_every: int | None = None, snapshot_every: int = 0, snapshot_n: int | None = None,
+            progress: bool | None = None) -> list[dict[str, float]]:
         """Train until ``steps`` total steps (default ``cfg.steps``); return the history.
 
         With ``out_dir``, a checkpoint is written every ``checkpoint_every`` steps (default
         ``cfg.checkpoint_every``; 0 = only at the end) and at the end, with ``history.csv``, ``config.json`` and
-        ``samples.png``. ``snapshot_every`` > 0 keeps G's samples of a fixed batch of z in :attr:`snapshots`.
+        ``samples.png``. ``snapshot_every`` > 0 appends ``(step, samples)`` to :attr:`snapshots` every so many steps,
+        always from the same latent vectors: the 64 fixed ones, or ``snapshot_n`` drawn from a fixed seed.
         """
         from tqdm.auto import tqdm
 
@@ -229,7 +230,7 @@ class Trainer:
             h.on_train_start(self)
         self._t0 = time.perf_counter()
         if snapshot_every and not self.snapshots:
-            self.snapshots.append((self.step_count, self.sample(fixed=True)))
+            self.snapshots.append((self.step_count, self._snapshot(snapshot_n)))
         bar = tqdm(total=total, initial=self.step_count, disable=not show, desc="train", unit="step")
         try:
             while self.step_count < total:
@@ -237,7 +238,7 @@ class Trainer:
                 bar.update(1)
                 s = self.step_count
                 if snapshot_every and s % snapshot_every == 0:
-                    self.snapshots.append((s, self.sample(fixed=True)))
+                    self.snapshots.append((s, self._snapshot(snapshot_n)))
                 if out_dir is not None and every and s % every == 0 and s < total:
                     self.save(out_dir)
                 if s % self.cfg.sync_every == 0 and self.history:
@@ -279,6 +280,11 @@ class Trainer:
         finally:
             self.G.train(was_training)
         return out.float().cpu()
+
+    def _snapshot(self, n: int | None) -> torch.Tensor:
+        if n is None:
+            return self.sample(fixed=True)
+        return self.sample(n, generator=torch.Generator(device=self.device).manual_seed(self.cfg.seed + 4))
 
     # -- checkpoints ------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

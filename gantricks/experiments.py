@@ -1,0 +1,119 @@
+"""Multi-seed experiments: run named configs x seeds, evaluate each run, and summarise as mean +/- std.
+
+Every chapter answers "did this trick help?" with this module ("How we measure" explains the protocol). A run is
+one ``(config name, seed)`` pair; :func:`run_grid` returns one tidy row per run (config, seed, metrics, seconds)
+and, given a ``results`` path, saves every finished row as it goes, with the package, torch and device versions
+and the date, and skips rows already there (so an interrupted study resumes where it stopped).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from .config import TrainConfig
+from .train import Trainer
+
+__all__ = ["evaluate_2d", "format_table", "run_grid", "summarize"]
+
+Evaluator = Callable[[Trainer], Mapping[str, float]]
+
+
+def evaluate_2d(trainer: Trainer, n: int = 2500, seed: int = 0) -> dict[str, float]:
+    """PacGAN's protocol on ``n`` generated samples: modes captured, high-quality fraction, KL to uniform."""
+    from .metrics import mode_coverage
+
+    gen = torch.Generator(device=trainer.device).manual_seed(seed)
+    m = mode_coverage(trainer.sample(n, generator=gen), trainer.cfg.dataset)
+    return {"modes": float(m.modes), "high_quality": m.high_quality, "kl": m.kl}
+
+
+def _metadata() -> dict[str, Any]:
+    from . import __version__
+
+    return {"gantricks": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu",
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+def _load_rows(path: str) -> list[dict[str, Any]]:
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return list(json.load(f)["rows"])
+
+
+def _save_rows(path: str, rows: list[dict[str, Any]], command: str | None) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump({"command": command, "meta": _metadata(), "rows": rows}, f, indent=1)
+    os.replace(tmp, path)
+
+
+def run_grid(configs: Mapping[str, TrainConfig], seeds: Iterable[int], evaluate: Evaluator = evaluate_2d,
+             results: str | os.PathLike | None = None, command: str | None = None, progress: bool = True,
+             trainer_kwargs: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Train every config with every seed (``cfg.replace(seed=s)``), evaluate, and return tidy rows.
+
+    ``trainer_kwargs[name]`` passes extra :class:`Trainer` arguments (hooks, prior) to one config. With
+    ``results``, finished rows are saved after each run and rows already saved are not rerun.
+    """
+    seeds = list(seeds)
+    path = os.fspath(results) if results is not None else None
+    rows = _load_rows(path) if path else []
+    done = {(r["config"], r["seed"]) for r in rows}
+    for name, cfg in configs.items():
+        for seed in seeds:
+            if (name, seed) in done:
+                continue
+            t0 = time.perf_counter()
+            trainer = Trainer(cfg.replace(seed=seed, progress=False), **dict((trainer_kwargs or {}).get(name, {})))
+            trainer.fit()
+            metrics = dict(evaluate(trainer))
+            row = {"config": name, "seed": seed, **metrics, "seconds": time.perf_counter() - t0}
+            rows.append(row)
+            if progress:
+                shown = ", ".join(f"{k}={v:.3g}" for k, v in metrics.items())
+                print(f"[{name} seed {seed}] {shown} ({row['seconds']:.0f} s)", flush=True)
+            if path:
+                _save_rows(path, rows, command)
+    return [r for r in rows if r["config"] in configs and r["seed"] in seeds]
+
+
+def summarize(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], by: str = "config"
+              ) -> list[dict[str, Any]]:
+    """Mean, sample std and count of each metric per group (order of first appearance); NaNs are left out."""
+    groups: dict[Any, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(r[by], []).append(r)
+    out = []
+    for key, members in groups.items():
+        entry: dict[str, Any] = {by: key, "n": len(members)}
+        for m in metrics:
+            vals = [float(r[m]) for r in members if not math.isnan(float(r[m]))]
+            mean = sum(vals) / len(vals) if vals else float("nan")
+            var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1) if len(vals) > 1 else 0.0
+            entry[m] = mean
+            entry[f"{m}_std"] = math.sqrt(var) if vals else float("nan")
+        out.append(entry)
+    return out
+
+
+def format_table(summary: Sequence[Mapping[str, Any]], metrics: Mapping[str, str], by: str = "config") -> str:
+    """A Markdown table of ``mean +/- std`` cells; ``metrics`` maps a metric to its format, e.g. ``{"kl": ".3f"}``."""
+    head = f"| {by} | n | " + " | ".join(metrics) + " |"
+    rule = "|---|---|" + "---|" * len(metrics)
+    lines = [head, rule]
+    for s in summary:
+        cells = [f"{s[m]:{f}} ± {s[m + '_std']:{f}}" for m, f in metrics.items()]
+        lines.append(f"| {s[by]} | {s['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
