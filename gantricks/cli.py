@@ -1,8 +1,10 @@
-"""Command line: ``python -m gantricks train|sample ...`` (chapter 1, "The baseline GAN", shows both).
+"""Command line: ``python -m gantricks train|sample|evaluate|ablate ...`` (chapter 1 and "How we measure").
 
 ``train`` writes ``checkpoint.pt``, ``history.csv``, ``config.json`` and ``samples.png`` into ``--out``;
 ``--resume DIR`` continues a run to ``--steps`` total steps. ``sample RUN_DIR --n N --out FILE`` loads a run's
 checkpoint and writes N samples: ``.npy`` holds the raw array in the data's own space, ``.png`` a picture.
+``evaluate RUN_DIR`` prints a run's metrics as JSON; ``ablate --grid FILE --seeds N --out FILE.json`` runs named
+configs x seeds and writes tidy results (JSON with the command and versions, and CSV).
 Bad values are reported argparse-style (``error: ...``, exit status 2), never as a traceback.
 """
 
@@ -67,12 +69,39 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="device to sample on (default cpu)")
 
 
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="measure a trained run",
+                       description="Load RUN_DIR's checkpoint and print its metrics as JSON: for 2D mixtures "
+                       "PacGAN's modes / high_quality / kl; for MNIST digits_covered / kl / frechet under the "
+                       "digit classifier (named in the output).")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'train'")
+    p.add_argument("--n", type=int, default=None, help="generated samples (default 2,500 for 2D, 2,000 for MNIST)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latent draws (default 0)")
+    p.add_argument("--device", default="cpu", help="device (default cpu)")
+
+
+def _add_ablate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ablate", help="run named configs x seeds and tabulate mean +/- std",
+                       description="Train every config of a JSON grid file with every seed, evaluate each run and "
+                       "write a results JSON (rows + the command, versions, device, date) and a CSV beside it. "
+                       "Finished runs already in --out are not rerun.")
+    p.add_argument("--grid", required=True, metavar="FILE",
+                   help='JSON: {"base": {fields}, "configs": {"name": {fields}, ...}} (TrainConfig fields)')
+    p.add_argument("--seeds", type=int, default=5, help="number of seeds, 0..N-1 from --first-seed (default 5)")
+    p.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--out", required=True, metavar="FILE", help="results file (.json); the CSV goes beside it")
+    p.add_argument("--steps", type=int, default=None, help="override every config's steps")
+    p.add_argument("--device", default=None, help="override every config's device")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gantricks",
                                      description="gantricks: GAN training tricks, switchable in one loop.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,evaluate,ablate}")
     _add_train(sub)
     _add_sample(sub)
+    _add_evaluate(sub)
+    _add_ablate(sub)
     return parser
 
 
@@ -165,9 +194,64 @@ def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import json
+
+    import torch
+
+    from .experiments import evaluate
+    from .train import CHECKPOINT_NAME, Trainer
+
+    if args.n is not None and args.n <= 0:
+        parser.error(f"--n {args.n}: expected a positive integer")
+    if not os.path.isfile(os.path.join(args.run_dir, CHECKPOINT_NAME)):
+        parser.error(f"RUN_DIR {args.run_dir}: no {CHECKPOINT_NAME} there (train with --out {args.run_dir} first)")
+    try:
+        trainer = Trainer.from_checkpoint(args.run_dir, device=args.device, progress=False)
+    except ValueError as err:
+        parser.error(str(err))
+    out = {"run": args.run_dir, "step": trainer.step_count, "dataset": trainer.cfg.dataset,
+           "data_source": trainer.data_source, **evaluate(trainer, args.n, args.seed)}
+    if trainer.cfg.dataset == "mnist":
+        from .mnist_metrics import get_classifier
+
+        out["classifier"] = get_classifier(trainer.cfg.mnist_source, trainer.cfg.mnist_root).describe()
+    else:
+        out["protocol"] = "PacGAN: 3 std high quality, nearest-mode capture, KL of mode histogram to uniform"
+    out["n"] = args.n or (2000 if trainer.cfg.dataset == "mnist" else 2500)
+    out["torch"] = torch.__version__
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _ablate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import shlex
+
+    from .experiments import format_table, load_grid, run_grid, save_csv, summarize
+
+    if args.seeds <= 0:
+        parser.error(f"--seeds {args.seeds}: expected a positive integer")
+    if not args.out.endswith(".json"):
+        parser.error(f"--out {args.out}: expected a .json file name")
+    if not os.path.isfile(args.grid):
+        parser.error(f"--grid {args.grid}: no such file")
+    overrides = {k: v for k, v in (("steps", args.steps), ("device", args.device)) if v is not None}
+    try:
+        configs = load_grid(args.grid, progress=False, **overrides)
+    except ValueError as err:
+        parser.error(str(err))
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    command = "python -m gantricks " + " ".join(shlex.quote(a) for a in args.argv)
+    rows = run_grid(configs, seeds, results=args.out, command=command)
+    save_csv(rows, args.out[: -len(".json")] + ".csv")
+    metrics = [k for k in rows[0] if k not in ("config", "seed", "seconds")]
+    print(format_table(summarize(rows, metrics), {m: ".3f" for m in metrics}))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "train":
-        return _train(args, parser)
-    return _sample(args, parser)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"train": _train, "sample": _sample, "evaluate": _evaluate, "ablate": _ablate}
+    return commands[args.command](args, parser)

