@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .config import DATASETS, LOSSES, MODELS, OUTPUTS, TrainConfig
+from .config import DATASETS, LOSSES, MODELS, OUTPUTS, PRIORS, SCHEDULES, TrainConfig
 from .optim import OPTIMIZERS
 
 __all__ = ["build_parser", "main"]
@@ -46,6 +46,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help=f"discriminator learning rate (default {d.optim.lr_d})")
     p.add_argument("--betas", type=float, nargs=2, default=None, metavar=("B1", "B2"),
                    help=f"Adam betas (default {d.optim.betas})")
+    p.add_argument("--prior", choices=PRIORS, default=None, help="latent prior (trick 1; default normal)")
+    p.add_argument("--truncation", type=float, default=None, help="threshold of --prior truncated (default 2.0)")
+    p.add_argument("--eps-width", type=int, default=None,
+                   help="append this many iid N(0, 0.01) coordinates to z (trick 1; default 0: off)")
+    p.add_argument("--instance-noise", type=float, default=None, metavar="SIGMA0",
+                   help="instance noise on D's inputs, annealed from SIGMA0 to 0 (trick 1; default 0: off)")
+    p.add_argument("--instance-anneal-steps", type=int, default=None, help="steps to anneal it over (default 1000)")
+    p.add_argument("--instance-schedule", choices=SCHEDULES, default=None, help="annealing schedule (linear)")
     p.add_argument("--seed", type=int, default=None, help="random seed (same seed, same run on the CPU)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--amp", choices=("bf16",), default=None, help="bf16 autocast (CUDA only)")
@@ -108,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 _FIELDS = ("dataset", "model", "steps", "batch_size", "d_steps", "loss", "label_smoothing", "z_dim", "output",
            "seed", "device", "amp", "compile", "data_size", "mnist_source", "mnist_root", "checkpoint_every")
 _OPTIM = {"optimizer": "name", "lr_g": "lr_g", "lr_d": "lr_d", "betas": "betas"}
+_NOISE = {"prior": "prior", "truncation": "truncation", "eps_width": "eps_width", "instance_noise": "instance_sigma",
+          "instance_anneal_steps": "instance_anneal_steps", "instance_schedule": "instance_schedule"}
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -115,6 +125,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     fields = {f: getattr(args, f) for f in _FIELDS if getattr(args, f) is not None}
     optim = {o: getattr(args, a) for a, o in _OPTIM.items() if getattr(args, a) is not None}
+    noise = {o: getattr(args, a) for a, o in _NOISE.items() if getattr(args, a) is not None}
     if args.no_progress:
         fields["progress"] = False
     if args.resume:
@@ -122,7 +133,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if not os.path.isfile(ckpt):
             parser.error(f"--resume {args.resume}: no {CHECKPOINT_NAME} there")
         allowed = {"steps", "device", "progress", "checkpoint_every"}
-        fixed = sorted(set(fields) - allowed) + sorted(f"--{k}" for k in optim)
+        fixed = sorted(set(fields) - allowed) + sorted(f"--{k}" for k in (*optim, *noise))
         if fixed:
             parser.error(f"--resume continues a run with its own config; these flags cannot change it: {fixed} "
                          f"(allowed with --resume: --steps, --device, --checkpoint-every, --no-progress)")
@@ -137,7 +148,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error(f"--out {out}: it already holds a run; use --resume {out} or another folder")
         try:
             base = TrainConfig(**{k: v for k, v in fields.items()})
-            cfg = base.replace(optim=optim) if optim else base
+            cfg = base.replace(**{k: v for k, v in (("optim", optim), ("noise", noise)) if v})
             trainer = Trainer(cfg)
         except ValueError as err:
             parser.error(str(err))

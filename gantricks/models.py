@@ -198,7 +198,7 @@ class MLP2DDiscriminator(_Conditioned):
 def build_models(cfg: TrainConfig, data_shape: Sequence[int]) -> tuple[nn.Module, nn.Module]:
     """``(G, D)`` for a config and the shape of one data point; a mismatch is a ``ValueError`` naming both."""
     shape = tuple(int(s) for s in data_shape)
-    name, z, k = cfg.resolved_model, cfg.resolved_z_dim, cfg.n_classes
+    name, z, k = cfg.resolved_model, cfg.latent_dim, cfg.n_classes
     if name in ("mlp", "dcgan") and shape != (1, 28, 28):
         raise ValueError(f"model={name!r} expects data points of shape (1, 28, 28), got {shape}")
     if name == "mlp2d" and shape != (2,):

@@ -27,10 +27,11 @@ import torch
 from .hooks import Hook
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .config import TrainConfig
     from .train import Trainer
 
 __all__ = ["EpsilonBlockPrior", "InstanceNoise", "NormalPrior", "Prior", "RescaledPrior", "SpherePrior",
-           "TruncatedNormalPrior", "UniformPrior", "slerp"]
+           "TruncatedNormalPrior", "UniformPrior", "build_prior", "noise_hooks", "slerp"]
 
 
 class Prior(Protocol):
@@ -227,3 +228,28 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: float | torch.Tensor) -> torch.
     linear = (1 - t) * z0 + t * z1
     spherical = (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / so.clamp_min(1e-12)
     return torch.where(so.abs() < 1e-6, linear, spherical)
+
+
+def build_prior(cfg: TrainConfig) -> Prior:
+    """The prior that ``cfg.noise`` describes, of dimension ``cfg.latent_dim``."""
+    nc, dim = cfg.noise, cfg.resolved_z_dim
+    base: Prior
+    if nc.prior == "uniform":
+        base = UniformPrior(dim)
+    elif nc.prior == "truncated":
+        base = TruncatedNormalPrior(dim, nc.truncation)
+    elif nc.prior == "rescaled":
+        base = RescaledPrior(dim, nc.rescale_mean, nc.rescale_std)
+    elif nc.prior == "sphere":
+        base = SpherePrior(dim)
+    else:
+        base = NormalPrior(dim)
+    return EpsilonBlockPrior(base, nc.eps_width, nc.eps_variance) if nc.eps_width else base
+
+
+def noise_hooks(cfg: TrainConfig) -> list[Hook]:
+    """The hooks that ``cfg.noise`` switches on: :class:`InstanceNoise` when ``instance_sigma`` > 0."""
+    nc = cfg.noise
+    if not nc.instance_sigma:
+        return []
+    return [InstanceNoise(nc.instance_sigma, nc.instance_anneal_steps, nc.instance_schedule, seed=cfg.seed + 5)]

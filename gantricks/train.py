@@ -29,10 +29,10 @@ from .data import TensorSampler, load_mnist, mixture_2d
 from .hooks import Hook
 from .losses import discriminator_loss, generator_loss
 from .models import build_models
-from .noise import NormalPrior, Prior
+from .noise import Prior, build_prior, noise_hooks
 from .optim import build_optimizers
 
-__all__ = ["CHECKPOINT_NAME", "NonFiniteLossError", "Trainer", "load_data", "train"]
+__all__ = ["CHECKPOINT_NAME", "NonFiniteLossError", "Trainer", "config_hooks", "load_data", "train"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
@@ -60,6 +60,11 @@ def load_data(cfg: TrainConfig) -> tuple[tuple[torch.Tensor, ...], str]:
     return (mix.samples, mix.labels), f"{cfg.dataset} mixture ({cfg.data_size} points, seed {cfg.seed})"
 
 
+def config_hooks(cfg: TrainConfig) -> list[Hook]:
+    """The hooks of the tricks that ``cfg`` switches on, in a fixed order (rebuilt the same way on resume)."""
+    return noise_hooks(cfg)
+
+
 def _has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
@@ -75,7 +80,8 @@ class Trainer:
     """Holds a run: config, data sampler, G, D, optimisers, prior, hooks, history; :meth:`fit` trains it.
 
     ``data`` may replace the configured dataset: a tensor of data points, or a tuple ``(points, labels)``.
-    ``prior`` replaces the default ``N(0, I)`` latent prior; ``hooks`` add tricks (see :mod:`gantricks.hooks`).
+    ``prior`` replaces the prior that ``cfg.noise`` describes; ``hooks`` are added after the hooks the config
+    switches on (:func:`config_hooks`; see :mod:`gantricks.hooks`).
     """
 
     def __init__(self, cfg: TrainConfig, hooks: Iterable[Hook] = (), prior: Prior | None = None,
@@ -96,14 +102,14 @@ class Trainer:
         self.G, self.D = build_models(cfg, tensors[0].shape[1:])
         self.G.to(self.device)
         self.D.to(self.device)
-        self.prior: Prior = prior if prior is not None else NormalPrior(cfg.resolved_z_dim)
+        self.prior: Prior = prior if prior is not None else build_prior(cfg)
         if self.prior.dim != self.G.z_dim:
             raise ValueError(f"prior.dim={self.prior.dim} does not match the generator's z_dim={self.G.z_dim}")
         self.opt_g, self.opt_d = build_optimizers(self.G, self.D, cfg.optim, self.device)
         self.sampler = TensorSampler(*tensors[: 2 if cfg.n_classes else 1], batch_size=cfg.batch_size,
                                      seed=cfg.seed, device=self.device)
         self.z_generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
-        self.hooks: list[Hook] = list(hooks)
+        self.hooks: list[Hook] = config_hooks(cfg) + list(hooks)
         self.step_count = 0
         self.history: list[dict[str, float]] = []
         self.snapshots: list[tuple[int, torch.Tensor]] = []

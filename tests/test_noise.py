@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -132,3 +133,30 @@ def test_slerp_endpoints_norm_and_parallel_fallback():
     assert torch.allclose(slerp(z0, 2 * z0, 0.5), 1.5 * z0, atol=1e-5)  # parallel: linear
     with pytest.raises(ValueError, match="shape"):
         slerp(z0, z1[:, :3], 0.5)
+
+
+def test_config_fields_switch_the_tricks_on_and_resume_rebuilds_them(tmp_path):
+    from gantricks.cli import main
+
+    cfg = TrainConfig(dataset="ring8", steps=4, batch_size=16, data_size=300, progress=False,
+                      noise={"prior": "truncated", "truncation": 0.5, "eps_width": 3, "instance_sigma": 0.1,
+                             "instance_anneal_steps": 10})
+    t = Trainer(cfg)
+    assert isinstance(t.prior, EpsilonBlockPrior) and isinstance(t.prior.base, TruncatedNormalPrior)
+    assert t.G.z_dim == 2 + 3 and isinstance(t.hooks[0], InstanceNoise)
+    t.fit(out_dir=tmp_path)
+    assert t.history[-1]["instance_noise_sigma"] == pytest.approx(0.1 * (1 - 3 / 10))
+    resumed = Trainer.from_checkpoint(tmp_path, steps=6)
+    assert isinstance(resumed.hooks[0], InstanceNoise) and resumed.cfg.noise.eps_width == 3
+    run = tmp_path / "cli"
+    assert main(["train", "--out", str(run), "--steps", "2", "--data-size", "300", "--no-progress",
+                 "--prior", "uniform", "--instance-noise", "0.2"]) == 0
+    assert json.loads((run / "config.json").read_text())["noise"]["instance_sigma"] == 0.2
+
+
+@pytest.mark.parametrize("noise, field", [({"prior": "cauchy"}, "noise.prior"), ({"eps_width": -1}, "noise.eps_width"),
+                                          ({"instance_sigma": -0.1}, "noise.instance_sigma"),
+                                          ({"instance_schedule": "cos"}, "noise.instance_schedule")])
+def test_noise_config_errors_name_the_field(noise, field):
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+        TrainConfig(noise=noise)
