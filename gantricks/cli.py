@@ -191,16 +191,7 @@ def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from . import viz
-
-        if trainer.cfg.dataset == "mnist":
-            fig = viz.sample_grid(samples, value_range=trainer.value_range)
-        else:
-            fig = viz.scatter_2d(samples, spec=trainer.cfg.dataset)
-        fig.savefig(args.out, dpi=100, bbox_inches="tight")
-        plt.close(fig)
+        trainer.save_samples_png(samples, args.out)
     print(f"wrote {args.n} samples (step {trainer.step_count}) to {args.out}")
     return 0
 

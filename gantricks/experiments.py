@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from .checkpoint import write_csv as save_csv
 from .config import TrainConfig
 from .train import Trainer
 
@@ -168,18 +169,3 @@ def load_grid(path: str | os.PathLike, **overrides: Any) -> dict[str, TrainConfi
         except (TypeError, ValueError) as err:
             raise ValueError(f"grid file {os.fspath(path)!r}, config {name!r}: {err}") from err
     return out
-
-
-def save_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> None:
-    """Tidy rows as CSV (columns: the union of keys, in order of appearance), written atomically."""
-    import csv
-
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    tmp = os.fspath(path) + ".tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)

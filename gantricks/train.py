@@ -13,7 +13,6 @@ step; training N steps straight and training k, saving, resuming and finishing g
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import time
@@ -23,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
+from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, write_csv
 from .config import TrainConfig, resolve_device
 from .data import TensorSampler, load_mnist, mixture_2d
 from .hooks import Hook
@@ -340,21 +339,26 @@ class Trainer:
 
     def write_outputs(self, out_dir: str | os.PathLike) -> None:
         """``config.json``, ``history.csv`` and ``samples.png`` (a grid or a 2D scatter) in ``out_dir``."""
-        from . import viz
-
         out_dir = os.fspath(out_dir)
         os.makedirs(out_dir, exist_ok=True)
         with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
             json.dump({**self.cfg.to_dict(), "data_source": self.data_source}, f, indent=2, sort_keys=True)
-        write_history_csv(self.history, os.path.join(out_dir, "history.csv"))
-        if self.cfg.dataset == "mnist":
-            fig = viz.sample_grid(self.sample(fixed=True), value_range=self.value_range,
-                                  title=f"step {self.step_count}")
-        else:
-            fig = viz.scatter_2d(self.sample(2500), spec=self.cfg.dataset, title=f"step {self.step_count}")
-        fig.savefig(os.path.join(out_dir, "samples.png"), dpi=100, bbox_inches="tight")
+        write_csv(self.history, os.path.join(out_dir, "history.csv"))
+        samples = self.sample(fixed=True) if self.cfg.dataset == "mnist" else self.sample(2500)
+        self.save_samples_png(samples, os.path.join(out_dir, "samples.png"))
+
+    def save_samples_png(self, samples: torch.Tensor, path: str | os.PathLike) -> None:
+        """A picture of ``samples``: an image grid (MNIST) or a scatter over the mixture's modes (2D)."""
         import matplotlib.pyplot as plt
 
+        from . import viz
+
+        title = f"step {self.step_count}"
+        if self.cfg.dataset == "mnist":
+            fig = viz.sample_grid(samples, value_range=self.value_range, title=title)
+        else:
+            fig = viz.scatter_2d(samples, spec=self.cfg.dataset, title=title)
+        fig.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(fig)
 
     @property
@@ -384,19 +388,6 @@ class Trainer:
 
 def _finite(x: float) -> bool:
     return x == x and x not in (float("inf"), float("-inf"))
-
-
-def write_history_csv(history: list[dict[str, float]], path: str) -> None:
-    """The history as CSV (one row per step, the union of keys as columns), written atomically."""
-    keys: list[str] = []
-    for row in history:
-        keys += [k for k in row if k not in keys]
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(history)
-    os.replace(tmp, path)
 
 
 def train(cfg: TrainConfig | None = None, out_dir: str | os.PathLike | None = None, hooks: Iterable[Hook] = (),
