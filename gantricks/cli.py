@@ -14,9 +14,13 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .config import DATASETS, LOSSES, MODELS, OUTPUTS, PRIORS, SCHEDULES, TrainConfig
 from .optim import OPTIMIZERS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .train import Trainer
 
 __all__ = ["build_parser", "main"]
 
@@ -69,12 +73,17 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _add_sample(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="sample from a trained run",
                        description="Load RUN_DIR's checkpoint and write N generated samples.")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'train'")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--out", required=True, metavar="FILE",
                    help=".npy: the raw samples in the data's own space; .png: an image grid or a 2D scatter")
+    _add_run_args(p)
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    """RUN_DIR, --seed and --device, shared by the commands that load a trained run."""
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'train'")
     p.add_argument("--seed", type=int, default=0, help="seed of the latent draws (default 0)")
-    p.add_argument("--device", default="cpu", help="device to sample on (default cpu)")
+    p.add_argument("--device", default="cpu", help="device (default cpu)")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -82,10 +91,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                        description="Load RUN_DIR's checkpoint and print its metrics as JSON: for 2D mixtures "
                        "PacGAN's modes / high_quality / kl; for MNIST digits_covered / kl / frechet under the "
                        "digit classifier (named in the output).")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'train'")
     p.add_argument("--n", type=int, default=None, help="generated samples (default 2,500 for 2D, 2,000 for MNIST)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the latent draws (default 0)")
-    p.add_argument("--device", default="cpu", help="device (default cpu)")
+    _add_run_args(p)
 
 
 def _add_ablate(sub: argparse._SubParsersAction) -> None:
@@ -164,23 +171,28 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _load_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Trainer:
+    """The trained run in ``args.run_dir`` on ``args.device``, or an argparse error saying what is missing."""
+    from .train import CHECKPOINT_NAME, Trainer
+
+    if not os.path.isfile(os.path.join(args.run_dir, CHECKPOINT_NAME)):
+        parser.error(f"RUN_DIR {args.run_dir}: no {CHECKPOINT_NAME} there (train with --out {args.run_dir} first)")
+    try:
+        return Trainer.from_checkpoint(args.run_dir, device=args.device, progress=False)
+    except ValueError as err:
+        parser.error(str(err))
+
+
 def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import numpy as np
     import torch
-
-    from .train import CHECKPOINT_NAME, Trainer
 
     if args.n <= 0:
         parser.error(f"--n {args.n}: expected a positive integer")
     ext = os.path.splitext(args.out)[1].lower()
     if ext not in (".npy", ".png"):
         parser.error(f"--out {args.out}: expected a .npy or .png file name")
-    if not os.path.isfile(os.path.join(args.run_dir, CHECKPOINT_NAME)):
-        parser.error(f"RUN_DIR {args.run_dir}: no {CHECKPOINT_NAME} there (train with --out {args.run_dir} first)")
-    try:
-        trainer = Trainer.from_checkpoint(args.run_dir, device=args.device, progress=False)
-    except ValueError as err:
-        parser.error(str(err))
+    trainer = _load_run(args, parser)
     gen = torch.Generator(device=trainer.device).manual_seed(args.seed)
     samples = trainer.sample(args.n, generator=gen)
     folder = os.path.dirname(os.path.abspath(args.out))
@@ -202,16 +214,10 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import torch
 
     from .experiments import evaluate
-    from .train import CHECKPOINT_NAME, Trainer
 
     if args.n is not None and args.n <= 0:
         parser.error(f"--n {args.n}: expected a positive integer")
-    if not os.path.isfile(os.path.join(args.run_dir, CHECKPOINT_NAME)):
-        parser.error(f"RUN_DIR {args.run_dir}: no {CHECKPOINT_NAME} there (train with --out {args.run_dir} first)")
-    try:
-        trainer = Trainer.from_checkpoint(args.run_dir, device=args.device, progress=False)
-    except ValueError as err:
-        parser.error(str(err))
+    trainer = _load_run(args, parser)
     out = {"run": args.run_dir, "step": trainer.step_count, "dataset": trainer.cfg.dataset,
            "data_source": trainer.data_source, **evaluate(trainer, args.n, args.seed)}
     if trainer.cfg.dataset == "mnist":
