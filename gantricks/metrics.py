@@ -63,9 +63,7 @@ class ModeCoverage:
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (``counts`` copied), e.g. for a row of a results table."""
-        d = asdict(self)
-        d["counts"] = list(self.counts)
-        return d
+        return asdict(self)  # lists are copied
 
 
 def _as_samples(samples: ArrayLike) -> torch.Tensor:

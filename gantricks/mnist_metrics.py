@@ -262,9 +262,7 @@ class MnistMetrics:
     n_reference: int
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["class_histogram"] = list(self.class_histogram)
-        return d
+        return asdict(self)  # lists are copied
 
 
 def mnist_metrics(samples: ArrayLike, classifier: DigitClassifier, reference: ArrayLike | None = None,

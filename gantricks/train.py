@@ -173,16 +173,18 @@ class Trainer:
             terms["loss_d"].backward()
             self._before_update("d", self.D, record)
             self.opt_d.step()
-        self.D.requires_grad_(False)
-        z, y_fake = self._latent(n)
-        with self._autocast():
-            g_logits = self._d(self._d_input(self._g(z, y_fake)), y_fake)
-        loss_g = generator_loss(g_logits.float(), cfg.loss)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self._before_update("g", self.G, record)
-        self.opt_g.step()
-        self.D.requires_grad_(True)
+        self.D.requires_grad_(False)  # G's backward pass needs no gradients for D's weights
+        try:
+            z, y_fake = self._latent(n)
+            with self._autocast():
+                g_logits = self._d(self._d_input(self._g(z, y_fake)), y_fake)
+            loss_g = generator_loss(g_logits.float(), cfg.loss)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self._before_update("g", self.G, record)
+            self.opt_g.step()
+        finally:
+            self.D.requires_grad_(True)
         self.step_count += 1
         with torch.no_grad():
             record.update({k: v.detach() for k, v in terms.items()})

