@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .config import DATASETS, LOSSES, MODELS, OUTPUTS, PRIORS, SCHEDULES, TrainConfig
-from .optim import OPTIMIZERS
+from .optim import OPTIM_PRESETS, OPTIMIZERS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .train import Trainer
@@ -44,12 +44,21 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--z-dim", type=int, default=None, help="latent size (default 64 for mnist, 2 for 2D)")
     p.add_argument("--output", choices=OUTPUTS, default=None,
                    help="G's output layer (mnist): tanh with data in [-1, 1], sigmoid with data in [0, 1]")
+    p.add_argument("--optim-preset", choices=tuple(OPTIM_PRESETS), default=None, metavar="NAME",
+                   help=f"named optimiser settings with their sources (gantricks.optim.OPTIM_PRESETS: "
+                   f"{', '.join(OPTIM_PRESETS)}); the optimiser flags below override it")
     p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default=None, help="torch.optim optimiser")
     p.add_argument("--lr-g", type=float, default=None, help=f"generator learning rate (default {d.optim.lr_g})")
     p.add_argument("--lr-d", type=float, default=None,
                    help=f"discriminator learning rate (default {d.optim.lr_d})")
     p.add_argument("--betas", type=float, nargs=2, default=None, metavar=("B1", "B2"),
                    help=f"Adam betas (default {d.optim.betas})")
+    p.add_argument("--betas-d", type=float, nargs=2, default=None, metavar=("B1", "B2"),
+                   help="the discriminator's own Adam betas (default: --betas)")
+    p.add_argument("--momentum", type=float, default=None, help="momentum of sgd or rmsprop (default 0)")
+    p.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (sgd, --momentum > 0)")
+    p.add_argument("--alpha", type=float, default=None, help=f"rmsprop's smoothing constant (default {d.optim.alpha})")
+    p.add_argument("--weight-decay", type=float, default=None, help="weight decay (default 0)")
     p.add_argument("--prior", choices=PRIORS, default=None, help="latent prior (trick 1; default normal)")
     p.add_argument("--truncation", type=float, default=None, help="threshold of --prior truncated (default 2.0)")
     p.add_argument("--eps-width", type=int, default=None,
@@ -122,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 _FIELDS = ("dataset", "model", "steps", "batch_size", "d_steps", "loss", "label_smoothing", "z_dim", "output",
            "seed", "device", "amp", "compile", "data_size", "mnist_source", "mnist_root", "checkpoint_every")
-_OPTIM = {"optimizer": "name", "lr_g": "lr_g", "lr_d": "lr_d", "betas": "betas"}
+_OPTIM = {"optim_preset": "preset", "optimizer": "name", "lr_g": "lr_g", "lr_d": "lr_d", "betas": "betas",
+          "betas_d": "betas_d", "momentum": "momentum", "nesterov": "nesterov", "alpha": "alpha",
+          "weight_decay": "weight_decay"}
 _NOISE = {"prior": "prior", "truncation": "truncation", "eps_width": "eps_width", "instance_noise": "instance_sigma",
           "instance_anneal_steps": "instance_anneal_steps", "instance_schedule": "instance_schedule"}
 
@@ -140,7 +151,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if not os.path.isfile(ckpt):
             parser.error(f"--resume {args.resume}: no {CHECKPOINT_NAME} there")
         allowed = {"steps", "device", "progress", "checkpoint_every"}
-        fixed = sorted(set(fields) - allowed) + sorted(f"--{k}" for k in (*optim, *noise))
+        fixed = sorted(set(fields) - allowed) + sorted(f"--{a.replace('_', '-')}" for a in (*_OPTIM, *_NOISE)
+                                                        if getattr(args, a) is not None)
         if fixed:
             parser.error(f"--resume continues a run with its own config; these flags cannot change it: {fixed} "
                          f"(allowed with --resume: --steps, --device, --checkpoint-every, --no-progress)")

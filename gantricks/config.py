@@ -51,6 +51,24 @@ def _choice(name: str, value: Any, allowed: tuple) -> None:
         _fail(name, value, f"allowed values are {allowed}")
 
 
+def _betas(name: str, value: Any) -> tuple[float, float]:
+    betas = tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(betas) != 2 or not all(not isinstance(b, bool) and isinstance(b, (int, float)) and 0.0 <= b < 1.0
+                                  for b in betas):
+        _fail(name, value, "expected two numbers in [0, 1)")
+    return (float(betas[0]), float(betas[1]))
+
+
+def _optim_config(fields: dict[str, Any]) -> OptimConfig:
+    """An :class:`OptimConfig` from a dict of its fields; ``"preset": NAME`` starts from that preset."""
+    if "preset" not in fields:
+        return OptimConfig(**fields)
+    from .optim import optim_preset
+
+    fields = dict(fields)
+    return optim_preset(fields.pop("preset"), **fields)
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """Turn ``"auto"`` into CUDA when present (else CPU) and check that a named device exists."""
     if isinstance(device, torch.device):
@@ -81,30 +99,49 @@ class OptimConfig:
     """Optimisers of G and D: a ``torch.optim`` name, one learning rate each (TTUR when they differ), and betas.
 
     Chapter 3 ("Optimisers") compares them; the default is DCGAN's Adam (Radford et al. 2016: lr 2e-4,
-    betas (0.5, 0.999)) for both networks.
+    betas (0.5, 0.999)) for both networks. ``name``: ``adam``, ``adamw``, ``sgd``, ``rmsprop``, ``adagrad``,
+    ``adadelta``; ``betas`` (Adam/AdamW; ``betas_d``, if set, for D only); ``momentum`` (SGD, RMSprop);
+    ``nesterov`` (SGD with ``momentum`` > 0); ``alpha`` (RMSprop's smoothing constant); ``weight_decay`` (all).
+    A field the chosen optimiser does not read must keep its default (see :data:`gantricks.optim.OPTIMIZER_FIELDS`).
+    Named settings with sources: :func:`gantricks.optim.optim_preset`; a dict of fields may start from one with
+    ``{"preset": NAME, ...}`` (the other keys override it).
     """
 
     name: str = "adam"
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
+    betas_d: tuple[float, float] | None = None
     momentum: float = 0.0
+    nesterov: bool = False
+    alpha: float = 0.99
     weight_decay: float = 0.0
 
     def validate(self) -> None:
-        from .optim import OPTIMIZERS
+        from .optim import OPTIMIZER_FIELDS, OPTIMIZERS
 
         _choice("optim.name", self.name, tuple(OPTIMIZERS))
         _positive_float("optim.lr_g", self.lr_g)
         _positive_float("optim.lr_d", self.lr_d)
-        betas = tuple(self.betas)
-        if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas):
-            _fail("optim.betas", self.betas, "expected two numbers in [0, 1)")
-        self.betas = (float(betas[0]), float(betas[1]))
-        if not 0.0 <= self.momentum < 1.0:
-            _fail("optim.momentum", self.momentum, "expected a number in [0, 1)")
-        if self.weight_decay < 0:
+        self.betas = _betas("optim.betas", self.betas)
+        if self.betas_d is not None:
+            self.betas_d = _betas("optim.betas_d", self.betas_d)
+        for name in ("momentum", "alpha"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                _fail(f"optim.{name}", value, "expected a number in [0, 1)")
+        if not isinstance(self.nesterov, bool):
+            _fail("optim.nesterov", self.nesterov, "expected True or False")
+        if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) \
+                or not self.weight_decay >= 0:
             _fail("optim.weight_decay", self.weight_decay, "expected a number >= 0")
+        for f in dataclasses.fields(self):
+            users = [n for n, takes in OPTIMIZER_FIELDS.items() if f.name in takes]
+            if users and self.name not in users and getattr(self, f.name) != f.default:
+                _fail(f"optim.{f.name}", getattr(self, f.name), f"{self.name!r} has no such hyper-parameter (it "
+                      f"applies to {users}); leave it at its default {f.default!r}")
+        if self.nesterov and self.momentum <= 0:
+            _fail("optim.nesterov", self.nesterov, "Nesterov momentum needs optim.momentum > 0")
 
 
 @dataclass
@@ -183,7 +220,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.optim, dict):
-            self.optim = OptimConfig(**self.optim)
+            self.optim = _optim_config(self.optim)
         if isinstance(self.noise, dict):
             self.noise = NoiseConfig(**self.noise)
         self.validate()
@@ -248,7 +285,10 @@ class TrainConfig:
         return self.resolved_z_dim + self.noise.eps_width
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A validated copy with some fields changed (``optim``/``noise`` may be given as dicts of changes)."""
+        """A validated copy with some fields changed (``optim``/``noise`` may be given as dicts of changes;
+        ``optim={"preset": NAME, ...}`` replaces the optimiser config with that preset and the other keys)."""
+        if isinstance(changes.get("optim"), dict) and "preset" in changes["optim"]:
+            changes["optim"] = _optim_config(changes["optim"])
         for name in ("optim", "noise"):
             if isinstance(changes.get(name), dict):
                 changes[name] = dataclasses.replace(getattr(self, name), **changes[name])
@@ -257,6 +297,8 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["optim"]["betas"] = list(d["optim"]["betas"])
+        if d["optim"]["betas_d"] is not None:
+            d["optim"]["betas_d"] = list(d["optim"]["betas_d"])
         return d
 
     @classmethod
@@ -270,13 +312,13 @@ class TrainConfig:
         for name, sub in (("optim", OptimConfig), ("noise", NoiseConfig)):
             if isinstance(d.get(name), dict):
                 o = dict(d[name])
-                sknown = {f.name for f in dataclasses.fields(sub)}
+                sknown = {f.name for f in dataclasses.fields(sub)} | ({"preset"} if sub is OptimConfig else set())
                 bad = sorted(set(o) - sknown)
                 if bad:
                     raise ValueError(f"{sub.__name__}: unknown field(s) {bad}; known fields are {sorted(sknown)}")
                 if "betas" in o:
                     o["betas"] = tuple(o["betas"])
-                d[name] = sub(**o)
+                d[name] = _optim_config(o) if sub is OptimConfig else sub(**o)
         return cls(**d)
 
     def to_json(self) -> str:
