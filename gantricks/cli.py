@@ -2,7 +2,8 @@
 
 ``train`` writes ``checkpoint.pt``, ``history.csv``, ``config.json`` and ``samples.png`` into ``--out``;
 ``--resume DIR`` continues a run to ``--steps`` total steps. ``sample RUN_DIR --n N --out FILE`` loads a run's
-checkpoint and writes N samples: ``.npy`` holds the raw array in the data's own space, ``.png`` a picture.
+checkpoint and writes N samples: ``.npy`` holds the raw array in the data's own space, ``.png`` a picture;
+``--drs`` keeps only the samples that discriminator rejection sampling accepts (chapter 4).
 ``evaluate RUN_DIR`` prints a run's metrics as JSON; ``ablate --grid FILE --seeds N --out FILE.json`` runs named
 configs x seeds and writes tidy results (JSON with the command and versions, and CSV).
 Bad values are reported argparse-style (``error: ...``, exit status 2), never as a traceback.
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .config import DATASETS, LOSSES, MODELS, OUTPUTS, PRIORS, SCHEDULES, TrainConfig
+from .config import DATASETS, FP_CONTROLS, LOSSES, MODELS, OUTPUTS, PRIORS, SCHEDULES, TrainConfig
 from .optim import OPTIM_PRESETS, OPTIMIZERS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,6 +68,27 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="instance noise on D's inputs, annealed from SIGMA0 to 0 (trick 1; default 0: off)")
     p.add_argument("--instance-anneal-steps", type=int, default=None, help="steps to anneal it over (default 1000)")
     p.add_argument("--instance-schedule", choices=SCHEDULES, default=None, help="annealing schedule (linear)")
+    r = d.regulate
+    p.add_argument("--fp-control", choices=FP_CONTROLS, default=None,
+                   help="trick 3: G's lr from D's false-positive rate; source: too few -> lower it, too many -> "
+                   "raise it; balance: the opposite (default off)")
+    p.add_argument("--fp-low", type=float, default=None, help=f"lower edge of the band (default {r.fp_low})")
+    p.add_argument("--fp-high", type=float, default=None, help=f"upper edge of the band (default {r.fp_high})")
+    p.add_argument("--fp-factor", type=float, default=None, help=f"lr step factor, > 1 (default {r.fp_factor})")
+    p.add_argument("--fp-interval", type=int, default=None, help=f"steps between lr changes (default {r.fp_interval})")
+    p.add_argument("--fp-ema", type=float, default=None, help=f"EMA decay of the rate (default {r.fp_ema})")
+    p.add_argument("--lr-min", type=float, default=None, help=f"lowest lr_g of --fp-control (default {r.lr_min})")
+    p.add_argument("--lr-max", type=float, default=None, help=f"highest lr_g of --fp-control (default {r.lr_max})")
+    p.add_argument("--adaptive-noise", action="store_true", default=None,
+                   help="trick 3: instance noise with sigma driven by ADA's r_t controller (not with --instance-noise)")
+    p.add_argument("--ada-target", type=float, default=None, help=f"target of r_t (default {r.ada_target})")
+    p.add_argument("--ada-speed-kimg", type=float, default=None,
+                   help=f"kimg for sigma to go from 0 to its maximum (default {r.ada_speed_kimg})")
+    p.add_argument("--ada-sigma-max", type=float, default=None, help=f"largest sigma (default {r.ada_sigma_max})")
+    p.add_argument("--clip-g", type=float, default=None, help="clip G's gradient norm to this (default 0: off)")
+    p.add_argument("--clip-d", type=float, default=None, help="clip D's gradient norm to this (default 0: off)")
+    p.add_argument("--log-d-stats", action="store_true", default=None,
+                   help="log fp_rate and ADA's r_t every step, without any control")
     p.add_argument("--seed", type=int, default=None, help="random seed (same seed, same run on the CPU)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--amp", choices=("bf16",), default=None, help="bf16 autocast (CUDA only)")
@@ -85,6 +107,11 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--out", required=True, metavar="FILE",
                    help=".npy: the raw samples in the data's own space; .png: an image grid or a 2D scatter")
+    p.add_argument("--drs", action="store_true",
+                   help="discriminator rejection sampling (Azadi et al. 2019; trick 3): keep fakes D judges real")
+    p.add_argument("--drs-percentile", type=float, default=95.0,
+                   help="gamma = this percentile of F on 10,000 held-out fakes; higher: stricter (default 95)")
+    p.add_argument("--drs-max-draws", type=int, default=None, help="fakes to draw at most (default 100 x --n)")
     _add_run_args(p)
 
 
@@ -136,6 +163,9 @@ _OPTIM = {"optim_preset": "preset", "optimizer": "name", "lr_g": "lr_g", "lr_d":
           "weight_decay": "weight_decay"}
 _NOISE = {"prior": "prior", "truncation": "truncation", "eps_width": "eps_width", "instance_noise": "instance_sigma",
           "instance_anneal_steps": "instance_anneal_steps", "instance_schedule": "instance_schedule"}
+_REGULATE = {a: a for a in ("fp_control", "fp_low", "fp_high", "fp_factor", "fp_interval", "fp_ema", "lr_min",
+                            "lr_max", "adaptive_noise", "ada_target", "ada_speed_kimg", "ada_sigma_max", "clip_g",
+                            "clip_d")} | {"log_d_stats": "log_stats"}
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -144,6 +174,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     fields = {f: getattr(args, f) for f in _FIELDS if getattr(args, f) is not None}
     optim = {o: getattr(args, a) for a, o in _OPTIM.items() if getattr(args, a) is not None}
     noise = {o: getattr(args, a) for a, o in _NOISE.items() if getattr(args, a) is not None}
+    regulate = {o: getattr(args, a) for a, o in _REGULATE.items() if getattr(args, a) is not None}
     if args.no_progress:
         fields["progress"] = False
     if args.resume:
@@ -151,7 +182,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if not os.path.isfile(ckpt):
             parser.error(f"--resume {args.resume}: no {CHECKPOINT_NAME} there")
         allowed = {"steps", "device", "progress", "checkpoint_every"}
-        fixed = sorted(set(fields) - allowed) + sorted(f"--{a.replace('_', '-')}" for a in (*_OPTIM, *_NOISE)
+        fixed = sorted(set(fields) - allowed) + sorted(f"--{a.replace('_', '-')}"
+                                                        for a in (*_OPTIM, *_NOISE, *_REGULATE)
                                                         if getattr(args, a) is not None)
         if fixed:
             parser.error(f"--resume continues a run with its own config; these flags cannot change it: {fixed} "
@@ -167,7 +199,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error(f"--out {out}: it already holds a run; use --resume {out} or another folder")
         try:
             base = TrainConfig(**{k: v for k, v in fields.items()})
-            cfg = base.replace(**{k: v for k, v in (("optim", optim), ("noise", noise)) if v})
+            cfg = base.replace(**{k: v for k, v in (("optim", optim), ("noise", noise), ("regulate", regulate)) if v})
             trainer = Trainer(cfg)
         except ValueError as err:
             parser.error(str(err))
@@ -204,9 +236,22 @@ def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     ext = os.path.splitext(args.out)[1].lower()
     if ext not in (".npy", ".png"):
         parser.error(f"--out {args.out}: expected a .npy or .png file name")
+    if args.drs and not 0 <= args.drs_percentile <= 100:
+        parser.error(f"--drs-percentile {args.drs_percentile}: expected a number in [0, 100]")
+    if args.drs_max_draws is not None and args.drs_max_draws <= 0:
+        parser.error(f"--drs-max-draws {args.drs_max_draws}: expected a positive integer")
     trainer = _load_run(args, parser)
     gen = torch.Generator(device=trainer.device).manual_seed(args.seed)
-    samples = trainer.sample(args.n, generator=gen)
+    if args.drs:
+        from .drs import DiscriminatorRejectionSampler
+
+        drs = DiscriminatorRejectionSampler.from_trainer(trainer, gamma_percentile=args.drs_percentile)
+        result = drs.sample(args.n, max_draws=args.drs_max_draws, generator=gen)
+        samples = result.samples
+        print(f"DRS: kept {result.accepted} of {result.drawn} fakes (acceptance {result.acceptance_rate:.2%}, "
+              f"max logit {result.max_logit:.3f}, gamma {result.gamma:.3f})")
+    else:
+        samples = trainer.sample(args.n, generator=gen)
     folder = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(folder, exist_ok=True)
     if ext == ".npy":
@@ -216,7 +261,7 @@ def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
         matplotlib.use("Agg")
         trainer.save_samples_png(samples, args.out)
-    print(f"wrote {args.n} samples (step {trainer.step_count}) to {args.out}")
+    print(f"wrote {len(samples)} samples (step {trainer.step_count}) to {args.out}")
     return 0
 
 

