@@ -172,11 +172,12 @@ class AdaptiveInstanceNoise(InstanceNoise):
     def __init__(self, target: float = 0.6, interval: int = 4, speed_kimg: float = 100.0, sigma_max: float = 0.5,
                  batch: int = 128, seed: int = 0) -> None:
         cls = "AdaptiveInstanceNoise"
+        sigma_max = _check(cls, "sigma_max", sigma_max, lambda v: v > 0, "a positive number")
         super().__init__(sigma0=sigma_max, anneal_steps=1, seed=seed)  # the schedule is unused: sigma() is ours
+        self.sigma_max = sigma_max
         self.target = _check(cls, "target", target, lambda v: -1 < v < 1, "a number in (-1, 1)")
         self.interval = _interval(cls, interval)
         self.speed_kimg = _check(cls, "speed_kimg", speed_kimg, lambda v: v > 0, "a positive number")
-        self.sigma_max = _check(cls, "sigma_max", sigma_max, lambda v: v > 0, "a positive number")
         if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
             raise ValueError(f"{cls}: batch={batch!r} is invalid: expected a positive integer")
         self.batch = batch
