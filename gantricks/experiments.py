@@ -222,8 +222,9 @@ def format_table(summary: Sequence[Mapping[str, Any]], metrics: Mapping[str, str
 def load_grid(path: str | os.PathLike, **overrides: Any) -> dict[str, TrainConfig]:
     """Named configs from a JSON grid file: ``{"base": {fields}, "configs": {name: {fields}, ...}}``.
 
-    Each config is ``base`` updated by its own fields (``optim`` merged key by key), then by ``overrides``; every
-    config is validated, and an error names the config and the field.
+    Each config is ``base`` updated by its own fields (the nested sections, ``optim``, ``noise``, ``regulate``...,
+    merged key by key), then by ``overrides``; every config is validated, and an error names the config and the
+    field.
     """
     with open(path, encoding="utf-8") as f:
         try:
@@ -239,9 +240,11 @@ def load_grid(path: str | os.PathLike, **overrides: Any) -> dict[str, TrainConfi
     base = dict(spec.get("base", {}))
     out = {}
     for name, fields in spec["configs"].items():
-        merged = {**base, **fields, **overrides}
-        if "optim" in base or "optim" in fields:
-            merged["optim"] = {**base.get("optim", {}), **fields.get("optim", {})}
+        merged = {**base, **fields}
+        for key in set(base) & set(fields):
+            if isinstance(base[key], dict) and isinstance(fields[key], dict):
+                merged[key] = {**base[key], **fields[key]}
+        merged.update(overrides)
         try:
             out[name] = TrainConfig.from_dict(merged)
         except (TypeError, ValueError) as err:

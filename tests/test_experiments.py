@@ -66,6 +66,10 @@ def test_load_grid_merges_base_and_names_bad_configs(tmp_path):
     configs = load_grid(grid, steps=3)
     assert configs["plain"].dataset == "grid25" and configs["plain"].steps == 3
     assert (configs["ttur"].optim.lr_g, configs["ttur"].optim.lr_d) == (5e-5, 1e-3)
+    grid.write_text(json.dumps({"base": {"dataset": "ring8", "noise": {"instance_anneal_steps": 100}},
+                                "configs": {"noisy": {"noise": {"instance_sigma": 0.2}}}}))
+    noisy = load_grid(grid)["noisy"].noise  # every nested section merges key by key, not only optim
+    assert (noisy.instance_sigma, noisy.instance_anneal_steps) == (0.2, 100)
     grid.write_text(json.dumps({"configs": {"bad": {"loss": "hinge"}}}))
     with pytest.raises(ValueError, match="config 'bad'.*loss='hinge'"):
         load_grid(grid)
