@@ -1,8 +1,9 @@
 """Command line: ``python -m gantricks train|sample|evaluate|ablate ...`` (chapter 1 and "How we measure").
 
 ``train`` writes ``checkpoint.pt``, ``history.csv``, ``config.json`` and ``samples.png`` into ``--out``;
-``--resume DIR`` continues a run to ``--steps`` total steps. ``sample RUN_DIR --n N --out FILE`` loads a run's
-checkpoint and writes N samples: ``.npy`` holds the raw array in the data's own space, ``.png`` a picture;
+``--resume DIR`` continues a run to ``--steps`` total steps; ``torchrun --nproc_per_node N -m gantricks train``
+trains data-parallel on N GPUs/processes (:mod:`gantricks.distributed`). ``sample RUN_DIR --n N --out FILE``
+loads a run's checkpoint and writes N samples: ``.npy`` holds the raw array in the data's own space, ``.png`` a picture;
 ``--drs`` keeps only the samples that discriminator rejection sampling accepts (chapter 4).
 ``evaluate RUN_DIR`` prints a run's metrics as JSON; ``ablate --grid FILE --seeds N --out FILE.json`` runs named
 configs x seeds and writes tidy results (JSON with the command and versions, and CSV).
@@ -169,6 +170,7 @@ _REGULATE = {a: a for a in ("fp_control", "fp_low", "fp_high", "fp_factor", "fp_
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import distributed
     from .train import CHECKPOINT_NAME, Trainer
 
     fields = {f: getattr(args, f) for f in _FIELDS if getattr(args, f) is not None}
@@ -206,12 +208,19 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if trainer.step_count >= trainer.cfg.steps:
         print(f"{out}: already at step {trainer.step_count} >= --steps {trainer.cfg.steps}; nothing to do")
         return 0
-    print(f"training on {trainer.data_source}, device {trainer.device}, {trainer.cfg.steps} steps -> {out}",
-          file=sys.stderr)
-    trainer.fit(out_dir=out)
+    is_main = trainer.dist.is_main  # under torchrun rank 0 alone prints and writes (gantricks.distributed)
+    if is_main:
+        ranks = f" x {trainer.dist.world_size} ranks" if trainer.dist.enabled else ""
+        print(f"training on {trainer.data_source}, device {trainer.device}{ranks}, {trainer.cfg.steps} steps "
+              f"-> {out}", file=sys.stderr)
+    try:
+        trainer.fit(out_dir=out)
+    finally:
+        distributed.cleanup()
     last = trainer.history[-1]
-    print(f"step {last['step']}: loss_d={last['loss_d']:.4f} loss_g={last['loss_g']:.4f} "
-          f"D(x)={last['d_real']:.3f} D(G(z))={last['d_fake']:.3f}; wrote {out}")
+    if is_main:
+        print(f"step {last['step']}: loss_d={last['loss_d']:.4f} loss_g={last['loss_g']:.4f} "
+              f"D(x)={last['d_real']:.3f} D(G(z))={last['d_fake']:.3f}; wrote {out}")
     return 0
 
 

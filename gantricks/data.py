@@ -201,9 +201,16 @@ class TensorSampler:
     Indices are drawn with replacement-free random permutations (one epoch at a time) from a private
     ``torch.Generator`` seeded by ``seed``, so the batch sequence is reproducible and its state can be checkpointed
     with :meth:`state_dict`. The permutation lives on the data's device: no host round trip per batch.
+
+    With ``world_size`` > 1 (data-parallel training, :mod:`gantricks.distributed`), every rank holds the same seed
+    and so the same permutation; each global batch is ``batch_size * world_size`` consecutive indices of it and rank
+    ``r`` takes the ``r``-th slice of ``batch_size``. The ranks' batches are disjoint, together they are exactly the
+    batch one process with ``batch_size * world_size`` would draw, and one rank's state is every rank's state (as
+    PyTorch's ``DistributedSampler`` does it; the "Performance" page, ``book/performance.md``, explains it).
     """
 
-    def __init__(self, *tensors: torch.Tensor, batch_size: int, seed: int = 0, device: Any = None) -> None:
+    def __init__(self, *tensors: torch.Tensor, batch_size: int, seed: int = 0, device: Any = None, rank: int = 0,
+                 world_size: int = 1) -> None:
         if not tensors:
             raise ValueError("TensorSampler: give at least one tensor")
         n = tensors[0].shape[0]
@@ -212,13 +219,19 @@ class TensorSampler:
                 raise ValueError(f"TensorSampler: tensor {i} has {t.shape[0]} rows, tensor 0 has {n}")
         if not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"TensorSampler: batch_size={batch_size!r} must be a positive integer")
-        if batch_size > n:
-            raise ValueError(f"TensorSampler: batch_size={batch_size} is larger than the dataset ({n} rows)")
+        if not isinstance(world_size, int) or world_size <= 0:
+            raise ValueError(f"TensorSampler: world_size={world_size!r} must be a positive integer")
+        if not isinstance(rank, int) or not 0 <= rank < world_size:
+            raise ValueError(f"TensorSampler: rank={rank!r} must be an integer in [0, world_size={world_size})")
+        if batch_size * world_size > n:
+            raise ValueError(f"TensorSampler: batch_size={batch_size} x world_size={world_size} is larger than the "
+                             f"dataset ({n} rows)")
         device = torch.device(device) if device is not None else tensors[0].device
         self.tensors = tuple(t.to(device) for t in tensors)
         self.device = device
         self.n = n
         self.batch_size = batch_size
+        self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator().manual_seed(int(seed))
         self._perm = torch.empty(0, dtype=torch.long, device=device)
         self._pos = 0
@@ -229,10 +242,12 @@ class TensorSampler:
 
     def next(self) -> tuple[torch.Tensor, ...]:
         """The next batch: one tensor per stored tensor, ``batch_size`` rows each."""
-        if self._pos + self.batch_size > self._perm.numel():
+        step = self.batch_size * self.world_size
+        if self._pos + step > self._perm.numel():
             self._new_epoch()
-        idx = self._perm[self._pos : self._pos + self.batch_size]
-        self._pos += self.batch_size
+        start = self._pos + self.rank * self.batch_size
+        idx = self._perm[start : start + self.batch_size]
+        self._pos += step
         return tuple(t.index_select(0, idx) for t in self.tensors)
 
     def state_dict(self) -> dict[str, Any]:

@@ -17,9 +17,11 @@ seed does; :mod:`gantricks.train` keeps the data on the device instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 __all__ = ["SeedDiscriminator", "SeedGenerator", "train_seed"]
 
@@ -56,30 +58,42 @@ class SeedDiscriminator(nn.Module):
         return self.model(img.view(img.shape[0], -1))
 
 
-def train_seed(images: torch.Tensor, steps: int, batch_size: int = 128, lr: float = 2e-4,
+def train_seed(images: torch.Tensor | Dataset, steps: int, batch_size: int = 128, lr: float = 2e-4,
                betas: tuple[float, float] = (0.5, 0.999), z_dim: int = 64, fix_generator_loss: bool = False,
-               seed: int = 0, log_every: int = 50) -> tuple[SeedGenerator, SeedDiscriminator, list[dict[str, float]]]:
+               seed: int = 0, log_every: int = 50, device: str | torch.device = "cpu",
+               models: tuple[nn.Module, nn.Module] | None = None,
+               on_step: Callable[[int], None] | None = None) -> tuple[nn.Module, nn.Module, list[dict[str, float]]]:
     """Train the seed's GAN on ``images`` (N, 1, 28, 28) in [0, 1] for ``steps`` batches, as the seed's loop does.
+
+    ``images`` may also be a ``Dataset`` whose items start with an image, e.g. torchvision's MNIST with the seed's
+    per-image ``ToTensor`` transform. ``device`` moves the models and each batch there, as the seed does on CUDA.
+    ``models`` replaces the seed's ``(G, D)`` (D must output probabilities of shape (N, 1)); ``on_step(step)`` is
+    called after every step. The benchmark ``benchmarks/bench_loop.py`` (the "Performance" page) uses all three.
 
     Returns ``(G, D, history)``; the history holds, every ``log_every`` steps, both losses, mean D(x), mean
     D(G(z)) and the total gradient norm G received (0.0 when no generator parameter has a gradient).
     """
-    if images.min() < 0 or images.max() > 1:
-        raise ValueError("train_seed: images must be in [0, 1] (the seed's Sigmoid output range)")
+    if isinstance(images, torch.Tensor):
+        if images.min() < 0 or images.max() > 1:
+            raise ValueError("train_seed: images must be in [0, 1] (the seed's Sigmoid output range)")
+        images = TensorDataset(images)
     torch.manual_seed(seed)
-    generator, discriminator = SeedGenerator(z_dim), SeedDiscriminator()
+    generator, discriminator = models if models is not None else (SeedGenerator(z_dim), SeedDiscriminator())
+    generator.to(device)
+    discriminator.to(device)
     adversarial_loss = nn.BCELoss()
     optimizer_G = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
     optimizer_D = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas)
-    loader = DataLoader(TensorDataset(images), batch_size=batch_size, shuffle=True, drop_last=True,
+    loader = DataLoader(images, batch_size=batch_size, shuffle=True, drop_last=True,
                         generator=torch.Generator().manual_seed(seed))
     history: list[dict[str, float]] = []
     step = 0
     while step < steps:
-        for (real_imgs,) in loader:
-            valid = torch.ones(real_imgs.shape[0], 1)
-            fake = torch.zeros(real_imgs.shape[0], 1)
-            z = torch.randn(real_imgs.shape[0], z_dim)
+        for batch in loader:
+            real_imgs = batch[0].to(device)
+            valid = torch.ones(real_imgs.shape[0], 1, device=device)
+            fake = torch.zeros(real_imgs.shape[0], 1, device=device)
+            z = torch.randn(real_imgs.shape[0], z_dim, device=device)
             fake_imgs = generator(z)
 
             # --- the generator, as the seed writes it ---
@@ -107,6 +121,8 @@ def train_seed(images: torch.Tensor, steps: int, batch_size: int = 128, lr: floa
                 history.append({"step": step, "loss_d": d_loss.item(), "loss_g": g_loss.item(),
                                 "d_real": dis_pred_real.mean().item(), "d_fake": dis_pred_fake.mean().item(),
                                 "grad_norm_g": g_norm})
+            if on_step is not None:
+                on_step(step)
             if step >= steps:
                 break
     return generator, discriminator, history

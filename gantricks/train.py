@@ -16,12 +16,14 @@ import contextlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from . import distributed
 from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, write_csv
 from .config import TrainConfig, resolve_device
 from .data import TensorSampler, load_mnist, mixture_2d
@@ -88,7 +90,7 @@ class Trainer:
                  data: torch.Tensor | Sequence[torch.Tensor] | None = None) -> None:
         cfg.validate()
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
+        self.dist, self.device = distributed.setup(resolve_device(cfg.device))  # torchrun: rank, device
         if cfg.amp and self.device.type != "cuda":
             raise ValueError(f"amp={cfg.amp!r} is invalid on device {str(self.device)!r}: autocast is for CUDA")
         if data is None:
@@ -107,7 +109,8 @@ class Trainer:
             raise ValueError(f"prior.dim={self.prior.dim} does not match the generator's z_dim={self.G.z_dim}")
         self.opt_g, self.opt_d = build_optimizers(self.G, self.D, cfg.optim, self.device)
         self.sampler = TensorSampler(*tensors[: 2 if cfg.n_classes else 1], batch_size=cfg.batch_size,
-                                     seed=cfg.seed, device=self.device)
+                                     seed=cfg.seed, device=self.device, rank=self.dist.rank,
+                                     world_size=self.dist.world_size)
         self.z_generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
         self.hooks: list[Hook] = config_hooks(cfg) + list(hooks)
         self.d_logits: tuple[torch.Tensor, torch.Tensor] | None = None  # (real, fake) of the last D update
@@ -118,8 +121,14 @@ class Trainer:
         self._elapsed = 0.0
         self._t0: float | None = None
         self.joint_d = not _has_batchnorm(self.D)
-        self._g = torch.compile(self.G) if cfg.compile else self.G
-        self._d = torch.compile(self.D) if cfg.compile else self.D
+        # G and D as the step calls them: DDP-wrapped under torchrun; D's G-step pass needs no gradient sync
+        self._g = distributed.wrap(self.G, self.dist, self.device)
+        self._d_update = distributed.wrap(self.D, self.dist, self.device)
+        if cfg.compile:
+            self._g, self._d = torch.compile(self._g), torch.compile(self.D)
+            self._d_update = torch.compile(self._d_update) if self.dist.enabled else self._d
+        else:
+            self._d = self.D
         fixed = torch.Generator(device=self.device).manual_seed(cfg.seed + 2)
         self.fixed_z = self.prior.sample(64, self.device, fixed)
         self.fixed_y = (torch.arange(64, device=self.device) % cfg.n_classes) if cfg.n_classes else None
@@ -131,10 +140,12 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _latent(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        z = self.prior.sample(n, self.device, self.z_generator)
+        w = self.dist.world_size  # every rank draws the global batch and keeps its own slice
+        z = distributed.rank_slice(self.prior.sample(n * w, self.device, self.z_generator), self.dist)
         y = None
         if self.cfg.n_classes:
-            y = torch.randint(self.cfg.n_classes, (n,), device=self.device, generator=self.z_generator)
+            y = torch.randint(self.cfg.n_classes, (n * w,), device=self.device, generator=self.z_generator)
+            y = distributed.rank_slice(y, self.dist)
         return z, y
 
     def _d_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -152,9 +163,9 @@ class Trainer:
     def _discriminate(self, real: torch.Tensor, y_real: torch.Tensor | None, fake: torch.Tensor,
                       y_fake: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.joint_d:  # BatchNorm in D: separate real and fake batches, as DCGAN does
-            return self._d(real, y_real), self._d(fake, y_fake)
+            return self._d_update(real, y_real), self._d_update(fake, y_fake)
         y = None if y_real is None else torch.cat([y_real, y_fake])
-        logits = self._d(torch.cat([real, fake]), y)
+        logits = self._d_update(torch.cat([real, fake]), y)
         return logits[: real.shape[0]], logits[real.shape[0]:]
 
     def step(self) -> dict[str, Any]:
@@ -210,7 +221,7 @@ class Trainer:
             return
         pending, self._pending = self._pending, []
         flat = [v.float().reshape(()) for r in pending for v in r.values() if isinstance(v, torch.Tensor)]
-        values = iter(torch.stack(flat).cpu().tolist() if flat else [])
+        values = iter(distributed.all_mean(torch.stack(flat), self.dist).cpu().tolist() if flat else [])
         for rec in pending:
             row = {k: (next(values) if isinstance(v, torch.Tensor) else float(v)) for k, v in rec.items()}
             row["step"] = int(rec["step"])
@@ -235,7 +246,7 @@ class Trainer:
         if isinstance(total, bool) or not isinstance(total, int) or total <= 0:
             raise ValueError(f"steps={total!r} is invalid: expected a positive integer")
         every = self.cfg.checkpoint_every if checkpoint_every is None else checkpoint_every
-        show = self.cfg.progress if progress is None else progress
+        show = (self.cfg.progress if progress is None else progress) and self.dist.is_main
         for h in self.hooks:
             h.on_train_start(self)
         self._t0 = time.perf_counter()
@@ -328,6 +339,7 @@ class Trainer:
             "history": self.history,
             "elapsed": self._elapsed,
             "rng": rng_state(),
+            "world_size": self.dist.world_size,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -349,15 +361,28 @@ class Trainer:
         self._elapsed = float(state.get("elapsed", 0.0))
         self._pending = []
         set_rng_state(state["rng"])
+        if state.get("world_size", 1) != self.dist.world_size:
+            warnings.warn(f"the checkpoint was trained with {state.get('world_size', 1)} process(es), this run has "
+                          f"{self.dist.world_size}: the global batch changes from {state.get('world_size', 1)} x "
+                          f"to {self.dist.world_size} x batch_size={self.cfg.batch_size}", UserWarning, stacklevel=2)
 
     def save(self, out_dir: str | os.PathLike) -> str:
-        """Write ``out_dir/checkpoint.pt`` atomically (after checking every pending loss is finite)."""
+        """Write ``out_dir/checkpoint.pt`` atomically (after checking every pending loss is finite).
+
+        Under ``torchrun`` every rank must call it (the pending records are averaged over the ranks); rank 0 writes,
+        and every rank returns once the file is on disk.
+        """
         path = os.path.join(os.fspath(out_dir), CHECKPOINT_NAME)
-        atomic_save(self.state_dict(), path)
+        state = self.state_dict()
+        if self.dist.is_main:
+            atomic_save(state, path)
+        distributed.barrier(self.dist)
         return path
 
     def write_outputs(self, out_dir: str | os.PathLike) -> None:
-        """``config.json``, ``history.csv`` and ``samples.png`` (a grid or a 2D scatter) in ``out_dir``."""
+        """``config.json``, ``history.csv`` and ``samples.png`` (a grid or a 2D scatter) in ``out_dir`` (rank 0)."""
+        if not self.dist.is_main:
+            return
         out_dir = os.fspath(out_dir)
         os.makedirs(out_dir, exist_ok=True)
         with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
