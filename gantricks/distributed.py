@@ -30,7 +30,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["DistContext", "all_mean", "barrier", "cleanup", "from_env", "rank_device", "rank_slice", "setup", "wrap"]
+__all__ = ["DistContext", "all_mean", "barrier", "cleanup", "from_env", "mean_over_ranks", "rank_device", "rank_slice",
+           "setup", "wrap"]
 
 
 @dataclass(frozen=True)
@@ -154,10 +155,16 @@ def barrier(ctx: DistContext) -> None:
         dist.barrier()
 
 
-def all_mean(x: torch.Tensor, ctx: DistContext) -> torch.Tensor:
-    """The mean of ``x`` over the ranks (``x`` itself for one process); every rank must call it."""
-    if not ctx.enabled:
+def mean_over_ranks(x: torch.Tensor) -> torch.Tensor:
+    """The mean of ``x`` over the processes of an initialised process group (``x`` itself otherwise); every rank
+    must call it. Hooks use it so that every rank takes the same decision (chapter 4's controllers)."""
+    if not (dist.is_available() and dist.is_initialized()):
         return x
     x = x.clone()
     dist.all_reduce(x, op=dist.ReduceOp.SUM)  # gloo has no ReduceOp.AVG
-    return x.div_(ctx.world_size)
+    return x.div_(dist.get_world_size())
+
+
+def all_mean(x: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """The mean of ``x`` over the ranks of ``ctx`` (``x`` itself for one process); every rank must call it."""
+    return mean_over_ranks(x) if ctx.enabled else x

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .distributed import mean_over_ranks
 from .hooks import Hook
 from .noise import InstanceNoise
 
@@ -62,15 +63,6 @@ def _stat(name: str, record: dict[str, Any], trainer: Trainer) -> torch.Tensor:
             raise RuntimeError(f"{name}: the trainer has no D logits yet (trainer.d_logits is set by a D step)")
         record[name] = _STATS[name](*trainer.d_logits)
     return record[name]
-
-
-def _global_mean(t: torch.Tensor) -> torch.Tensor:
-    """``t`` averaged over the processes of a ``torchrun`` job (``t`` itself otherwise): every rank decides alike."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        t = t.clone()
-        torch.distributed.all_reduce(t)
-        t /= torch.distributed.get_world_size()
-    return t
 
 
 def _check(cls: str, name: str, value: Any, ok: Callable[[float], bool], allowed: str) -> float:
@@ -149,7 +141,7 @@ class FalsePositiveController(Hook):
         if step % self.interval == 0:
             if self.lr is None:
                 self.lr = float(trainer.opt_g.param_groups[0]["lr"])
-            self.lr = self.update(float(_global_mean(self.fp_ema)), self.lr)
+            self.lr = self.update(float(mean_over_ranks(self.fp_ema)), self.lr)
             self._apply(trainer)
 
     def state_dict(self) -> dict[str, Any]:
@@ -212,7 +204,7 @@ class AdaptiveInstanceNoise(InstanceNoise):
         self._rt_sum = rt if self._rt_sum is None else self._rt_sum.to(rt.device) + rt
         self._rt_n += 1
         if step % self.interval == 0:
-            self.p = self.update(_global_mean(self._rt_sum / self._rt_n), self.p.to(rt.device))
+            self.p = self.update(mean_over_ranks(self._rt_sum / self._rt_n), self.p.to(rt.device))
             self._rt_sum, self._rt_n = None, 0
 
     def state_dict(self) -> dict[str, Any]:
