@@ -5,9 +5,10 @@ Start with :class:`gantricks.TrainConfig` and :func:`gantricks.train` (chapter 1
 
 from __future__ import annotations
 
-from .config import OptimConfig, TrainConfig
+from .config import LatentConfig, OptimConfig, TrainConfig
 from .data import TensorSampler, load_mnist, mixture_2d, mixture_spec
 from .hooks import Hook
+from .latent import MixturePrior
 from .noise import NormalPrior
 from .train import NonFiniteLossError, Trainer, train
 
@@ -15,6 +16,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Hook",
+    "LatentConfig",
+    "MixturePrior",
     "NonFiniteLossError",
     "NormalPrior",
     "OptimConfig",

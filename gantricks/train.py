@@ -1,10 +1,12 @@
 """The training loop (chapter 1, "The baseline GAN"): k discriminator updates, then one generator update.
 
 The loop reads like the algorithm of Goodfellow et al. (2014, Algorithm 1) with the non-saturating generator loss;
-tricks plug in through a latent prior object (chapter 2), the optimiser factory (chapter 3) and :class:`Hook`s
-(chapters 2 and 4), never through ``if`` branches here. Per step it records every loss term, mean D(x),
-mean D(G(z)), both learning rates, both gradient norms (before any clipping) and the wall time; values stay on the
-device and are read back every ``cfg.sync_every`` steps, so a CUDA run does not wait for the host each step.
+tricks plug in through a latent prior object (chapter 2), the optimiser factory (chapter 3), :class:`Hook`s
+(chapters 2 and 4) and a :class:`~gantricks.latent.LatentCode` that says what G and D get as labels and which
+class terms join the losses (chapter 5), never through ``if`` branches here. Per step it records every loss term,
+mean D(x), mean D(G(z)), both learning rates, both gradient norms (before any clipping) and the wall time (``loss_d``
+and ``loss_g`` are the adversarial terms; ACGAN's class terms are logged beside them); values stay on the device
+and are read back every ``cfg.sync_every`` steps, so a CUDA run does not wait for the host each step.
 
 Checkpoints hold the models, optimisers, sampler, latent RNG, hook states, history, global RNG states and the
 step; training N steps straight and training k, saving, resuming and finishing give identical parameters on the CPU.
@@ -28,6 +30,7 @@ from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, 
 from .config import TrainConfig, resolve_device
 from .data import TensorSampler, load_mnist, mixture_2d
 from .hooks import Hook
+from .latent import LatentCode, build_latent, partial_labels
 from .losses import discriminator_loss, generator_loss
 from .models import build_models
 from .noise import Prior, build_prior, noise_hooks
@@ -83,7 +86,10 @@ class Trainer:
 
     ``data`` may replace the configured dataset: a tensor of data points, or a tuple ``(points, labels)``.
     ``prior`` replaces the prior that ``cfg.noise`` describes; ``hooks`` are added after the hooks the config
-    switches on (:func:`config_hooks`; see :mod:`gantricks.hooks`).
+    switches on (:func:`config_hooks`; see :mod:`gantricks.hooks`). A prior that is an ``nn.Module`` (e.g. a
+    :class:`~gantricks.latent.MixturePrior`) becomes ``G.latent_prior``: G's optimiser trains its parameters and G's
+    checkpoint holds them. With ``latent.labelled_fraction`` < 1 the real labels outside the labelled subset are -1
+    (:func:`~gantricks.latent.partial_labels`, seed ``latent.label_seed`` or the run's seed).
     """
 
     def __init__(self, cfg: TrainConfig, hooks: Iterable[Hook] = (), prior: Prior | None = None,
@@ -100,6 +106,10 @@ class Trainer:
             self.data_source = "user data"
         if cfg.n_classes and len(tensors) < 2:
             raise ValueError(f"n_classes={cfg.n_classes} needs labelled data: pass data=(points, labels)")
+        lc = cfg.latent
+        if lc.labelled_fraction < 1:
+            seed = cfg.seed if lc.label_seed is None else lc.label_seed
+            tensors = (tensors[0], partial_labels(tensors[1], lc.labelled_fraction, seed), *tensors[2:])
         torch.manual_seed(cfg.seed)
         self.G, self.D = build_models(cfg, tensors[0].shape[1:])
         self.G.to(self.device)
@@ -107,6 +117,11 @@ class Trainer:
         self.prior: Prior = prior if prior is not None else build_prior(cfg)
         if self.prior.dim != self.G.z_dim:
             raise ValueError(f"prior.dim={self.prior.dim} does not match the generator's z_dim={self.G.z_dim}")
+        self.latent: LatentCode = build_latent(cfg)
+        if self.latent.component_to_g and not hasattr(self.prior, "sample_with_components"):
+            raise ValueError(f"latent.mixture_to_g needs a prior with sample_with_components, not {self.prior!r}")
+        if isinstance(self.prior, nn.Module):  # learnt latent parameters train, sync and save with G
+            self.G.add_module("latent_prior", self.prior.to(self.device))
         self.opt_g, self.opt_d = build_optimizers(self.G, self.D, cfg.optim, self.device)
         self.sampler = TensorSampler(*tensors[: 2 if cfg.n_classes else 1], batch_size=cfg.batch_size,
                                      seed=cfg.seed, device=self.device, rank=self.dist.rank,
@@ -129,9 +144,6 @@ class Trainer:
             self._d_update = torch.compile(self._d_update) if self.dist.enabled else self._d
         else:
             self._d = self.D
-        fixed = torch.Generator(device=self.device).manual_seed(cfg.seed + 2)
-        self.fixed_z = self.prior.sample(64, self.device, fixed)
-        self.fixed_y = (torch.arange(64, device=self.device) % cfg.n_classes) if cfg.n_classes else None
 
     # -- one step ---------------------------------------------------------------------------------------------
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -141,12 +153,8 @@ class Trainer:
 
     def _latent(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         w = self.dist.world_size  # every rank draws the global batch and keeps its own slice
-        z = distributed.rank_slice(self.prior.sample(n * w, self.device, self.z_generator), self.dist)
-        y = None
-        if self.cfg.n_classes:
-            y = torch.randint(self.cfg.n_classes, (n * w,), device=self.device, generator=self.z_generator)
-            y = distributed.rank_slice(y, self.dist)
-        return z, y
+        z, y = self.latent.draw(self.prior, n * w, self.device, self.z_generator)
+        return distributed.rank_slice(z, self.dist), None if y is None else distributed.rank_slice(y, self.dist)
 
     def _d_input(self, x: torch.Tensor) -> torch.Tensor:
         for h in self.hooks:
@@ -161,12 +169,14 @@ class Trainer:
                 record.update(extra)
 
     def _discriminate(self, real: torch.Tensor, y_real: torch.Tensor | None, fake: torch.Tensor,
-                      y_fake: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+                      y_fake: torch.Tensor | None) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+        """``((real logits, real class logits), (fake logits, fake class logits))``; class logits may be None."""
         if not self.joint_d:  # BatchNorm in D: separate real and fake batches, as DCGAN does
-            return self._d_update(real, y_real), self._d_update(fake, y_fake)
+            return self._d_update(real, y_real, with_aux=True), self._d_update(fake, y_fake, with_aux=True)
         y = None if y_real is None else torch.cat([y_real, y_fake])
-        logits = self._d_update(torch.cat([real, fake]), y)
-        return logits[: real.shape[0]], logits[real.shape[0]:]
+        n = real.shape[0]
+        logits, cls = self._d_update(torch.cat([real, fake]), y, with_aux=True)
+        return (logits[:n], None if cls is None else cls[:n]), (logits[n:], None if cls is None else cls[n:])
 
     def step(self) -> dict[str, Any]:
         """One training step: ``cfg.d_steps`` D updates, then one G update. Returns the (device) record."""
@@ -178,30 +188,34 @@ class Trainer:
             z, y_fake = self._latent(n)
             with torch.no_grad(), self._autocast():
                 fake = self._g(z, y_fake)
+            d_labels = self.latent.d_labels
             with self._autocast():
-                real_logits, fake_logits = self._discriminate(self._d_input(real), y_real,
-                                                              self._d_input(fake), y_fake)
+                (real_logits, real_cls), (fake_logits, fake_cls) = self._discriminate(
+                    self._d_input(real), d_labels(y_real), self._d_input(fake), d_labels(y_fake))
             terms = discriminator_loss(real_logits.float(), fake_logits.float(), cfg.label_smoothing)
+            loss_d, aux_terms = self.latent.d_loss(terms["loss_d"], real_cls, y_real, fake_cls, y_fake)
             self.d_logits = (real_logits.detach(), fake_logits.detach())
             self.opt_d.zero_grad(set_to_none=True)
-            terms["loss_d"].backward()
+            loss_d.backward()
             self._before_update("d", self.D, record)
             self.opt_d.step()
         self.D.requires_grad_(False)  # G's backward pass needs no gradients for D's weights
         try:
             z, y_fake = self._latent(n)
             with self._autocast():
-                g_logits = self._d(self._d_input(self._g(z, y_fake)), y_fake)
+                g_logits, g_cls = self._d(self._d_input(self._g(z, y_fake)), self.latent.d_labels(y_fake),
+                                          with_aux=True)
             loss_g = generator_loss(g_logits.float(), cfg.loss)
+            objective_g, aux_g = self.latent.g_loss(loss_g, g_cls, y_fake, self.prior)
             self.opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
+            objective_g.backward()
             self._before_update("g", self.G, record)
             self.opt_g.step()
         finally:
             self.D.requires_grad_(True)
         self.step_count += 1
         with torch.no_grad():
-            record.update({k: v.detach() for k, v in terms.items()})
+            record.update({k: v.detach() for k, v in (*terms.items(), *aux_terms.items(), *aux_g.items())})
             record.update(loss_g=loss_g.detach(), d_real=torch.sigmoid(real_logits.float()).mean(),
                           d_fake=torch.sigmoid(fake_logits.float()).mean())
         record["lr_g"] = self.opt_g.param_groups[0]["lr"]
@@ -282,31 +296,76 @@ class Trainer:
 
     # -- sampling ---------------------------------------------------------------------------------------------
     @torch.no_grad()
+    def _sampling_latent(self, n: int, generator: torch.Generator, prior: Prior | None = None,
+                         y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """z and G's labels for sampling: given ``y``, else classes in turn (0, 1, 2, ...) or drawn components."""
+        prior = prior or self.prior
+        if self.latent.component_to_g:
+            return prior.sample_with_components(n, self.device, generator, components=y)
+        z = prior.sample(n, self.device, generator)
+        if y is None and self.G.n_classes:
+            y = torch.arange(n, device=self.device) % self.G.n_classes
+        return z, y
+
+    @property
+    def fixed_z(self) -> torch.Tensor:
+        """The 64 fixed latent vectors of snapshots and ``samples.png`` (redrawn through the current prior)."""
+        return self._fixed_latent()[0]
+
+    @property
+    def fixed_y(self) -> torch.Tensor | None:
+        """G's labels for :attr:`fixed_z`: classes 0, 1, ... in turn, mixture components, or ``None``."""
+        return self._fixed_latent()[1]
+
+    def _fixed_latent(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self._sampling_latent(64, torch.Generator(device=self.device).manual_seed(self.cfg.seed + 2))
+
+    @torch.no_grad()
     def sample(self, n: int = 64, y: torch.Tensor | None = None, fixed: bool = False,
                generator: torch.Generator | None = None, prior: Prior | None = None) -> torch.Tensor:
         """``n`` samples from G in eval mode, on the CPU, in the data's own space (``fixed``: the fixed 64 z).
 
         ``prior`` draws z from another prior than the run's, e.g. a truncated normal at sampling time (BigGAN's
-        truncation trick, chapter 2); it must have the generator's latent dimension.
+        truncation trick, chapter 2); it must have the generator's latent dimension. ``y``: G's labels (classes of a
+        conditional run, by default 0, 1, 2, ... in turn; for ``latent.mixture_to_g`` the components to draw z from,
+        by default drawn with the mixture's weights).
         """
+        return self.sample_with_labels(n, y, fixed, generator, prior)[0]
+
+    @torch.no_grad()
+    def sample_with_labels(self, n: int = 64, y: torch.Tensor | None = None, fixed: bool = False,
+                           generator: torch.Generator | None = None, prior: Prior | None = None
+                           ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """As :meth:`sample`, with G's labels (on the CPU): the classes, the mixture components, or ``None``."""
         if fixed:
-            z, y = self.fixed_z, self.fixed_y
+            z, y = self._fixed_latent()
         else:
             if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
                 raise ValueError(f"n={n!r} is invalid: expected a positive integer")
             gen = generator or torch.Generator(device=self.device).manual_seed(self.cfg.seed + 3)
-            z = (prior or self.prior).sample(n, self.device, gen)
-            if self.cfg.n_classes and y is None:
-                y = torch.arange(n, device=self.device) % self.cfg.n_classes
-        return self.generate(z, y)
+            z, y = self._sampling_latent(n, gen, prior, y)
+        return self.generate(z, y), None if y is None else y.cpu()
+
+    @torch.no_grad()
+    def sample_with_components(self, n: int = 2500, generator: torch.Generator | None = None,
+                               components: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(samples, k)``: samples and the mixture component each z came from (to colour a scatter by component).
+
+        Needs a mixture prior (``latent.mixture_k`` > 0); ``components`` fixes them (e.g. ``torch.full((n,), 3)``).
+        """
+        if not hasattr(self.prior, "sample_with_components"):
+            raise ValueError(f"sample_with_components needs a mixture prior (latent.mixture_k > 0), not {self.prior!r}")
+        gen = generator or torch.Generator(device=self.device).manual_seed(self.cfg.seed + 3)
+        z, k = self.prior.sample_with_components(n, self.device, gen, components=components)
+        return self.generate(z, k if self.latent.component_to_g else None), k.cpu()
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """G(z[, y]) in eval mode, on the CPU, in the data's own space, for latent vectors chosen by the caller."""
         if z.dim() != 2 or z.shape[1] != self.G.z_dim:
             raise ValueError(f"z has shape {tuple(z.shape)}: expected (n, {self.G.z_dim}), the generator's z_dim")
-        if self.cfg.n_classes and y is None:
-            raise ValueError(f"this generator is conditional (n_classes={self.cfg.n_classes}): pass labels y")
+        if self.G.n_classes and y is None:
+            raise ValueError(f"this generator is conditional (it takes {self.G.n_classes} labels): pass labels y")
         z = z.to(self.device)
         was_training = self.G.training
         self.G.eval()
