@@ -321,8 +321,12 @@ def scatter_2d(
     s: float = 4,
     spec: MixtureSpec | str | None = None,
     legend: bool = True,
+    groups: ArrayLike | None = None,
 ) -> Figure:
     """Generated points (orange) over real points (blue), mode centres as black crosses, equal aspect.
+
+    ``groups``: one integer per generated point (e.g. the mixture component of its z, from
+    :meth:`gantricks.train.Trainer.sample_with_components`, chapter 5) colours the generated points by group.
 
     ``centers`` (K, 2) or ``spec`` (a :class:`gantricks.data.MixtureSpec` or ``"ring8"`` / ``"grid25"``)
     mark the modes and fix the limits: the centres' span plus a quarter of it on each side (``[-6, 6]^2``
@@ -335,9 +339,16 @@ def scatter_2d(
     if real is not None:
         r = _points(real, "real")
         ax.scatter(r[:, 0], r[:, 1], s=s, color=REAL_COLOR, alpha=0.25, linewidths=0, label="real")
-    ax.scatter(
-        fake_np[:, 0], fake_np[:, 1], s=s, color=FAKE_COLOR, alpha=0.5, linewidths=0, label="generated"
-    )
+    if groups is None:
+        ax.scatter(
+            fake_np[:, 0], fake_np[:, 1], s=s, color=FAKE_COLOR, alpha=0.5, linewidths=0, label="generated"
+        )
+    else:
+        g = np.asarray(groups).reshape(-1)
+        if g.shape != (len(fake_np),):
+            raise ValueError(f"scatter_2d: groups has {g.size} entries for {len(fake_np)} generated points")
+        ax.scatter(fake_np[:, 0], fake_np[:, 1], s=s, c=g, cmap="tab20" if g.max(initial=0) < 20 else "turbo",
+                   alpha=0.6, linewidths=0, label="generated (colour: group)")
     if c is not None:
         ax.scatter(
             c[:, 0],

@@ -303,3 +303,20 @@ def test_grid_files_merge_the_latent_section(tmp_path):
     configs = load_grid(grid, steps=5)
     assert configs["learnt"].latent.mixture_learnable and configs["learnt"].latent.mixture_scale == 0.3
     assert not configs["fixed"].latent.mixture_learnable
+
+
+def test_scatter_colours_generated_points_by_component():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gantricks.viz import scatter_2d
+
+    t = Trainer(_ring(steps=1, latent={"mixture_k": 25}))
+    x, k = t.sample_with_components(100)
+    fig = scatter_2d(x, spec="grid25", groups=k)
+    assert fig.axes[0].collections[0].get_array().tolist() == k.tolist()  # the colour of each point is its component
+    plt.close(fig)
+    with pytest.raises(ValueError, match="groups has 3 entries for 100"):
+        scatter_2d(x, groups=k[:3])
