@@ -103,6 +103,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    f"{lt.labelled_fraction})")
     p.add_argument("--label-seed", type=int, default=None, help="seed of the labelled subset (default --seed)")
     p.add_argument("--aux-weight", type=float, default=None, help=f"weight of ACGAN's class terms ({lt.aux_weight})")
+    p.add_argument("--labelled-batch", type=int, default=None, metavar="N",
+                   help="acgan with --labelled-fraction < 1: also draw N labelled reals per D update for the class "
+                   f"head only (default {lt.labelled_batch}: off)")
     p.add_argument("--mixture-k", type=int, default=None, metavar="K",
                    help="trick 4: z from a mixture of K Gaussians (DeLiGAN; default 0: off)")
     p.add_argument("--mixture-learnable", action="store_true", default=None,
@@ -192,9 +195,9 @@ _NOISE = {"prior": "prior", "truncation": "truncation", "eps_width": "eps_width"
 _REGULATE = {a: a for a in ("fp_control", "fp_low", "fp_high", "fp_factor", "fp_interval", "fp_ema", "lr_min",
                             "lr_max", "adaptive_noise", "ada_target", "ada_speed_kimg", "ada_sigma_max", "clip_g",
                             "clip_d")} | {"log_d_stats": "log_stats"}
-_LATENT = {a: a for a in ("conditioning", "label_probs", "labelled_fraction", "label_seed", "aux_weight", "mixture_k",
-                          "mixture_learnable", "mixture_spread", "mixture_scale", "mixture_to_g",
-                          "mixture_sigma_penalty")}
+_LATENT = {a: a for a in ("conditioning", "label_probs", "labelled_fraction", "label_seed", "aux_weight",
+                          "labelled_batch", "mixture_k", "mixture_learnable", "mixture_spread", "mixture_scale",
+                          "mixture_to_g", "mixture_sigma_penalty")}
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -249,11 +249,16 @@ class LatentConfig:
     ``acgan`` (G gets the label, D gets an auxiliary class head, Odena et al. 2017; works with partial labels).
     ``label_probs``: the categorical of the fake labels (``None``: uniform). ``labelled_fraction`` in (0, 1]: the
     share of the real set that keeps its label (ACGAN only), chosen once from ``label_seed`` (``None``: the run's
-    seed); ``aux_weight``: the weight of ACGAN's class terms. ``mixture_k`` > 0: z from a mixture of K Gaussians
-    (DeLiGAN, Gurumurthy et al. 2017) with means drawn from U[-``mixture_spread``, ``mixture_spread``]^d and
-    scales ``mixture_scale``, learnt with G when ``mixture_learnable`` (plus ``mixture_sigma_penalty`` *
-    mean((1 - sigma)^2) on G's loss, DeLiGAN's guard against collapsing scales); ``mixture_to_g`` gives G the
-    component index as a label. See :mod:`gantricks.latent`.
+    seed); ``aux_weight``: the weight of ACGAN's class terms. ``labelled_batch`` > 0 (ACGAN with
+    ``labelled_fraction`` < 1; 0: off): every D update also draws that many real images from the labelled subset
+    alone (Salimans et al. 2016's separate labelled batch, its own seeded sampler); they train D's class head only,
+    never the adversarial term, and D's class term on reals becomes the mean cross-entropy over every labelled image
+    of that update (main batch plus extra batch; :meth:`gantricks.latent.LatentCode.d_loss`); a D with BatchNorm
+    normalises it with its own statistics and keeps its running statistics from the adversarial batches only.
+    ``mixture_k`` > 0: z from a mixture of K Gaussians (DeLiGAN, Gurumurthy et al. 2017) with means drawn from
+    U[-``mixture_spread``, ``mixture_spread``]^d and scales ``mixture_scale``, learnt with G when
+    ``mixture_learnable`` (plus ``mixture_sigma_penalty`` * mean((1 - sigma)^2) on G's loss, DeLiGAN's guard against
+    collapsing scales); ``mixture_to_g`` gives G the component index as a label. See :mod:`gantricks.latent`.
     """
 
     conditioning: str | None = None
@@ -261,6 +266,7 @@ class LatentConfig:
     labelled_fraction: float = 1.0
     label_seed: int | None = None
     aux_weight: float = 1.0
+    labelled_batch: int = 0
     mixture_k: int = 0
     mixture_learnable: bool = False
     mixture_spread: float = 1.0
@@ -284,6 +290,7 @@ class LatentConfig:
         if self.label_seed is not None:
             _non_negative_int("latent.label_seed", self.label_seed)
         _positive_float("latent.aux_weight", self.aux_weight)
+        _non_negative_int("latent.labelled_batch", self.labelled_batch)
         _non_negative_int("latent.mixture_k", self.mixture_k)
         _positive_float("latent.mixture_spread", self.mixture_spread)
         _positive_float("latent.mixture_scale", self.mixture_scale)
@@ -427,6 +434,12 @@ class TrainConfig:
                   "'acgan' (cgan's D needs every real label; unconditional runs use none)")
         if lc.aux_weight != 1 and cond != "acgan":
             _fail("latent.aux_weight", lc.aux_weight, "weights ACGAN's class terms: needs conditioning 'acgan'")
+        if lc.labelled_batch and cond != "acgan":
+            _fail("latent.labelled_batch", lc.labelled_batch, f"an extra batch of labelled reals trains ACGAN's class "
+                  f"head: needs conditioning 'acgan' (not {cond!r}), or 0 (off)")
+        if lc.labelled_batch and lc.labelled_fraction == 1:
+            _fail("latent.labelled_batch", lc.labelled_batch, "needs latent.labelled_fraction < 1 (with every label "
+                  "kept, the main batch is all labelled already), or 0 (off)")
         if lc.mixture_to_g and cond != "none":
             _fail("latent.mixture_to_g", lc.mixture_to_g, f"G already gets class labels (conditioning {cond!r}): "
                   "give it either the class or the mixture component")

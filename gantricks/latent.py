@@ -8,7 +8,10 @@
   when that many are kept, chosen reproducibly from a seed; :func:`partial_labels` writes -1 for the others. The
   real batches then carry -1 where the label is hidden: every real image trains the adversarial term, labelled
   ones also the class term (:func:`class_loss` ignores -1). This is why partial labels need ``acgan``: a cGAN's D
-  takes the label as input, so it cannot look at an unlabelled image.
+  takes the label as input, so it cannot look at an unlabelled image. At a small fraction the main batch holds few
+  labelled reals (1.3 of 128 at 1 %), so ``latent.labelled_batch`` > 0 draws a separate batch from the labelled
+  subset on every D update (as Salimans et al. 2016 do for semi-supervised GANs); it trains only the class head
+  (:meth:`LatentCode.d_loss` says how the terms are weighted; the trainer says how D's BatchNorm treats it).
 * Mixture priors: :class:`MixturePrior`, z from K Gaussians with diagonal scales, fixed or learnt with G through
   the reparameterisation z = mu_k + sigma_k * eps (DeLiGAN, Gurumurthy et al. 2017: means from U[-1, 1], sigma
   0.2, and a penalty on (1 - sigma)^2 so that the scales do not collapse). ``mixture_to_g`` also gives G the
@@ -208,15 +211,31 @@ class LatentCode:
         return y if self.conditioning == "cgan" else None
 
     def d_loss(self, loss_d: torch.Tensor, real_cls: torch.Tensor | None, y_real: torch.Tensor | None,
-               fake_cls: torch.Tensor | None, y_fake: torch.Tensor | None
+               fake_cls: torch.Tensor | None, y_fake: torch.Tensor | None,
+               labelled_cls: torch.Tensor | None = None, y_labelled: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """D's objective and the terms to log: ACGAN adds ``aux_weight`` x (CE on labelled reals + CE on fakes)."""
+        """D's objective and the terms to log: ACGAN adds ``aux_weight`` x (CE on labelled reals + CE on fakes).
+
+        ``labelled_cls``/``y_labelled``: D's class logits on the extra batch of labelled reals
+        (``latent.labelled_batch``) and its labels. They join the real class term, which becomes the mean
+        cross-entropy over *every* labelled real image of this D update, the labelled ones of the main batch and the
+        whole extra batch alike (each image weighs the same; the fake term is unchanged and weighs as much as the
+        real term, as before); ``aux_acc_labelled`` is the accuracy on the extra batch. They never enter ``loss_d``,
+        the adversarial term: the caller passes that in computed from the main batch alone, so the adversarial
+        batch, its size and its statistics are what they are without the extra batch.
+        """
         if self.conditioning != "acgan":
             return loss_d, {}
-        real, fake = class_loss(real_cls, y_real), class_loss(fake_cls, y_fake)
+        if labelled_cls is None:
+            real = class_loss(real_cls, y_real)
+        else:
+            real = class_loss(torch.cat([real_cls, labelled_cls]), torch.cat([y_real, y_labelled]))
+        fake = class_loss(fake_cls, y_fake)
         terms = {"loss_aux_d": real + fake, "loss_aux_d_real": real, "loss_aux_d_fake": fake,
                  "aux_acc_real": class_accuracy(real_cls.detach(), y_real),
                  "aux_acc_fake": class_accuracy(fake_cls.detach(), y_fake)}
+        if labelled_cls is not None:
+            terms["aux_acc_labelled"] = class_accuracy(labelled_cls.detach(), y_labelled)
         return loss_d + self.aux_weight * terms["loss_aux_d"], terms
 
     def g_loss(self, loss_g: torch.Tensor, fake_cls: torch.Tensor | None, y_fake: torch.Tensor | None,

@@ -8,7 +8,7 @@ mean D(x), mean D(G(z)), both learning rates, both gradient norms (before any cl
 and ``loss_g`` are the adversarial terms; ACGAN's class terms are logged beside them); values stay on the device
 and are read back every ``cfg.sync_every`` steps, so a CUDA run does not wait for the host each step.
 
-Checkpoints hold the models, optimisers, sampler, latent RNG, hook states, history, global RNG states and the
+Checkpoints hold the models, optimisers, sampler(s), latent RNG, hook states, history, global RNG states and the
 step; training N steps straight and training k, saving, resuming and finishing give identical parameters on the CPU.
 """
 
@@ -74,6 +74,26 @@ def _has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
+@contextlib.contextmanager
+def _batch_stats_only(model: nn.Module) -> Any:
+    """BatchNorm layers of ``model`` normalise with the batch's own statistics and leave their running stats alone.
+
+    For the extra labelled batch (``latent.labelled_batch``): in training mode a BatchNorm layer normalises with the
+    statistics of the batch in front of it whatever we do, so the labelled batch is normalised by its own statistics,
+    as the real and the fake batches are by theirs (DCGAN's separate batches); switching ``track_running_stats``
+    off for that forward keeps the running mean/variance and ``num_batches_tracked`` exactly what the adversarial
+    batches make them, as if the extra batch did not exist (they are what D uses in eval mode).
+    """
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    for m in layers:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.track_running_stats = True
+
+
 def _grad_norm(model: nn.Module) -> torch.Tensor:
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     if not grads:
@@ -89,7 +109,11 @@ class Trainer:
     switches on (:func:`config_hooks`; see :mod:`gantricks.hooks`). A prior that is an ``nn.Module`` (e.g. a
     :class:`~gantricks.latent.MixturePrior`) becomes ``G.latent_prior``: G's optimiser trains its parameters and G's
     checkpoint holds them. With ``latent.labelled_fraction`` < 1 the real labels outside the labelled subset are -1
-    (:func:`~gantricks.latent.partial_labels`, seed ``latent.label_seed`` or the run's seed).
+    (:func:`~gantricks.latent.partial_labels`, seed ``latent.label_seed`` or the run's seed). With
+    ``latent.labelled_batch`` > 0, :attr:`labelled_sampler` draws that many images per D update (per rank; under
+    ``torchrun`` the ranks take disjoint slices of one global batch, as the main sampler does) from the labelled
+    subset alone, from seed ``seed + 7``; it yields ``(images, labels, index into the dataset)`` and its state is in
+    the checkpoint. Otherwise :attr:`labelled_sampler` is ``None``.
     """
 
     def __init__(self, cfg: TrainConfig, hooks: Iterable[Hook] = (), prior: Prior | None = None,
@@ -126,6 +150,17 @@ class Trainer:
         self.sampler = TensorSampler(*tensors[: 2 if cfg.n_classes else 1], batch_size=cfg.batch_size,
                                      seed=cfg.seed, device=self.device, rank=self.dist.rank,
                                      world_size=self.dist.world_size)
+        self.labelled_sampler: TensorSampler | None = None
+        if lc.labelled_batch:
+            index = torch.nonzero(tensors[1] >= 0).squeeze(1)
+            w = self.dist.world_size
+            if lc.labelled_batch * w > index.numel():
+                raise ValueError(f"latent.labelled_batch={lc.labelled_batch!r} is invalid: the labelled subset holds "
+                                 f"{index.numel()} images, fewer than labelled_batch x world_size = "
+                                 f"{lc.labelled_batch} x {w}; use at most {index.numel() // w}")
+            self.labelled_sampler = TensorSampler(tensors[0][index], tensors[1][index], index,
+                                                  batch_size=lc.labelled_batch, seed=cfg.seed + 7,
+                                                  device=self.device, rank=self.dist.rank, world_size=w)
         self.z_generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
         self.hooks: list[Hook] = config_hooks(cfg) + list(hooks)
         self.d_logits: tuple[torch.Tensor, torch.Tensor] | None = None  # (real, fake) of the last D update
@@ -178,6 +213,18 @@ class Trainer:
         logits, cls = self._d_update(torch.cat([real, fake]), y, with_aux=True)
         return (logits[:n], None if cls is None else cls[:n]), (logits[n:], None if cls is None else cls[n:])
 
+    def _labelled_class_logits(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's class logits on the next extra batch of labelled reals, and its labels (``latent.labelled_batch``).
+
+        A forward of its own (never in the adversarial batch), through the same input hooks as the reals (instance
+        noise: the class head sees what it sees on real images) and, for a D with BatchNorm, with the running
+        statistics left alone (:func:`_batch_stats_only`).
+        """
+        x, y, _ = self.labelled_sampler.next()
+        with self._autocast(), _batch_stats_only(self.D):
+            _, cls = self._d_update(self._d_input(x), None, with_aux=True)
+        return cls, y
+
     def step(self) -> dict[str, Any]:
         """One training step: ``cfg.d_steps`` D updates, then one G update. Returns the (device) record."""
         cfg, n = self.cfg, self.cfg.batch_size
@@ -193,7 +240,8 @@ class Trainer:
                 (real_logits, real_cls), (fake_logits, fake_cls) = self._discriminate(
                     self._d_input(real), d_labels(y_real), self._d_input(fake), d_labels(y_fake))
             terms = discriminator_loss(real_logits.float(), fake_logits.float(), cfg.label_smoothing)
-            loss_d, aux_terms = self.latent.d_loss(terms["loss_d"], real_cls, y_real, fake_cls, y_fake)
+            extra = self._labelled_class_logits() if self.labelled_sampler is not None else ()
+            loss_d, aux_terms = self.latent.d_loss(terms["loss_d"], real_cls, y_real, fake_cls, y_fake, *extra)
             self.d_logits = (real_logits.detach(), fake_logits.detach())
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
@@ -399,7 +447,7 @@ class Trainer:
             "elapsed": self._elapsed,
             "rng": rng_state(),
             "world_size": self.dist.world_size,
-        }
+        } | ({} if self.labelled_sampler is None else {"labelled_sampler": self.labelled_sampler.state_dict()})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("format") != CHECKPOINT_FORMAT:
@@ -412,6 +460,8 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.sampler.load_state_dict(state["sampler"])
+        if self.labelled_sampler is not None:
+            self.labelled_sampler.load_state_dict(state["labelled_sampler"])
         self.z_generator.set_state(state["z_generator"])
         for h, s in zip(self.hooks, state["hooks"]):
             h.load_state_dict(s)

@@ -72,5 +72,8 @@ def test_module_entry_point_help_lists_every_flag():
     out = subprocess.run([sys.executable, "-m", "gantricks", "train", "--help"], capture_output=True, text=True,
                          check=True).stdout
     for flag in ("--dataset", "--model", "--steps", "--out", "--resume", "--lr-g", "--lr-d", "--device", "--amp",
-                 "--seed", "--batch-size", "--no-progress"):
+                 "--seed", "--batch-size", "--no-progress", "--n-classes", "--conditioning", "--label-probs",
+                 "--labelled-fraction", "--label-seed", "--aux-weight", "--labelled-batch", "--mixture-k",
+                 "--mixture-learnable", "--mixture-spread", "--mixture-scale", "--mixture-to-g",
+                 "--mixture-sigma-penalty"):
         assert flag in out

