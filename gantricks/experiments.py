@@ -178,9 +178,18 @@ def run_grid(configs: Mapping[str, TrainConfig], seeds: Iterable[int], evaluate:
     return [r for r in rows if r["config"] in configs and r["seed"] in seeds]
 
 
+def _values(rows: Sequence[Mapping[str, Any]], metric: str) -> list[float]:
+    """The finite-or-infinite values of ``metric`` in ``rows``: NaNs and rows without the metric are left out."""
+    return [float(r[metric]) for r in rows if metric in r and not math.isnan(float(r[metric]))]
+
+
 def summarize(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], by: str = "config"
               ) -> list[dict[str, Any]]:
-    """Mean, sample std and count of each metric per group (order of first appearance); NaNs are left out."""
+    """Mean, sample std and count of each metric per group (order of first appearance).
+
+    NaNs and rows without the metric (e.g. ``label_agreement`` of an unconditional run) are left out; a group with
+    no value gets NaN.
+    """
     groups: dict[Any, list[Mapping[str, Any]]] = {}
     for r in rows:
         groups.setdefault(r[by], []).append(r)
@@ -188,7 +197,7 @@ def summarize(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], by: str
     for key, members in groups.items():
         entry: dict[str, Any] = {by: key, "n": len(members)}
         for m in metrics:
-            vals = [float(r[m]) for r in members if not math.isnan(float(r[m]))]
+            vals = _values(members, m)
             mean = sum(vals) / len(vals) if vals else float("nan")
             var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1) if len(vals) > 1 else 0.0
             entry[m] = mean
@@ -219,8 +228,7 @@ def versus_baseline(rows: Sequence[Mapping[str, Any]], baseline: str, metrics: S
         if key == baseline:
             continue
         for m in metrics:
-            a = [float(r[m]) for r in members if not math.isnan(float(r[m]))]
-            b = [float(r[m]) for r in groups[baseline] if not math.isnan(float(r[m]))]
+            a, b = _values(members, m), _values(groups[baseline], m)
             diff = (sum(a) / len(a) - sum(b) / len(b)) if a and b else float("nan")
             p = float("nan")
             if len(a) > 1 and len(b) > 1 and not (len(set(a)) == 1 and set(a) == set(b)):
@@ -230,12 +238,15 @@ def versus_baseline(rows: Sequence[Mapping[str, Any]], baseline: str, metrics: S
 
 
 def format_table(summary: Sequence[Mapping[str, Any]], metrics: Mapping[str, str], by: str = "config") -> str:
-    """A Markdown table of ``mean +/- std`` cells; ``metrics`` maps a metric to its format, e.g. ``{"kl": ".3f"}``."""
+    """A Markdown table of ``mean +/- std`` cells; ``metrics`` maps a metric to its format, e.g. ``{"kl": ".3f"}``.
+
+    A group without any value of a metric (its mean is NaN) shows a dash.
+    """
     head = f"| {by} | n | " + " | ".join(metrics) + " |"
     rule = "|---|---|" + "---|" * len(metrics)
     lines = [head, rule]
     for s in summary:
-        cells = [f"{s[m]:{f}} ± {s[m + '_std']:{f}}" for m, f in metrics.items()]
+        cells = ["—" if math.isnan(s[m]) else f"{s[m]:{f}} ± {s[m + '_std']:{f}}" for m, f in metrics.items()]
         lines.append(f"| {s[by]} | {s['n']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -211,3 +211,17 @@ def test_evaluate_mnist_reports_label_agreement_for_conditional_runs():
     plain = Trainer(TrainConfig(**base))
     plain.fit()
     assert "label_agreement" not in evaluate_mnist(plain, n=200)
+
+
+def test_metrics_missing_from_some_rows_are_skipped_and_shown_as_a_dash():
+    rows = [{"config": "plain", "seed": 0, "kl": 0.5}, {"config": "plain", "seed": 1, "kl": 0.7},
+            {"config": "cond", "seed": 0, "kl": 0.1, "label_agreement": 0.8},
+            {"config": "cond", "seed": 1, "kl": 0.3, "label_agreement": 0.6}]
+    summary = summarize(rows, ["kl", "label_agreement"])
+    assert math.isnan(summary[0]["label_agreement"]) and summary[1]["label_agreement"] == pytest.approx(0.7)
+    table = format_table(summary, {"kl": ".2f", "label_agreement": ".2f"})
+    assert "| plain | 2 | 0.60 ± 0.14 | — |" in table and "| cond | 2 | 0.20 ± 0.14 | 0.70 ± 0.14 |" in table
+    from gantricks.experiments import versus_baseline
+
+    (diff,) = versus_baseline(rows, "plain", ["label_agreement"])
+    assert math.isnan(diff["diff"]) and math.isnan(diff["p"])
