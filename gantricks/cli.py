@@ -1,6 +1,8 @@
-"""Command line: ``python -m gantricks train|sample|evaluate|ablate ...`` (chapter 1 and "How we measure").
+"""Command line: ``python -m gantricks train|sample|evaluate|ablate|presets ...`` (chapter 1, "How we measure").
 
 ``train`` writes ``checkpoint.pt``, ``history.csv``, ``config.json`` and ``samples.png`` into ``--out``;
+``--preset NAME`` starts from a chapter's recommended setting (:mod:`gantricks.presets`; ``presets`` lists them),
+which the other flags override;
 ``--resume DIR`` continues a run to ``--steps`` total steps; ``torchrun --nproc_per_node N -m gantricks train``
 trains data-parallel on N GPUs/processes (:mod:`gantricks.distributed`). ``sample RUN_DIR --n N --out FILE``
 loads a run's checkpoint and writes N samples: ``.npy`` holds the raw array in the data's own space, ``.png`` a picture;
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from .config import CONDITIONINGS, DATASETS, FP_CONTROLS, LOSSES, MODELS, OUTPUTS, PRIORS, SCHEDULES, TrainConfig
 from .optim import OPTIM_PRESETS, OPTIMIZERS
+from .presets import RUN_PRESETS, run_preset
 
 if TYPE_CHECKING:  # pragma: no cover
     from .train import Trainer
@@ -35,6 +38,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--out", metavar="DIR", help="new run folder (checkpoint, history.csv, config.json, "
                        "samples.png)")
     where.add_argument("--resume", metavar="DIR", help="continue the run in DIR to --steps total steps")
+    p.add_argument("--preset", choices=tuple(RUN_PRESETS), default=None, metavar="NAME",
+                   help=f"start from a chapter's recommended setting ({', '.join(RUN_PRESETS)}; 'python -m gantricks "
+                   "presets' lists them with their evidence); every other flag overrides it")
     p.add_argument("--dataset", choices=DATASETS, default=None, help=f"training data (default {d.dataset})")
     p.add_argument("--model", choices=MODELS, default=None,
                    help="network: auto = mlp for mnist, mlp2d for the 2D mixtures; dcgan is for mnist")
@@ -165,7 +171,8 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
                        "write a results JSON (rows + the command, versions, device, date) and a CSV beside it. "
                        "Finished runs already in --out are not rerun.")
     p.add_argument("--grid", required=True, metavar="FILE",
-                   help='JSON: {"base": {fields}, "configs": {"name": {fields}, ...}} (TrainConfig fields)')
+                   help='JSON: {"base": {fields}, "configs": {"name": {fields}, ...}} (TrainConfig fields; '
+                   '"preset": NAME in base or a config starts from that run preset, which the fields override)')
     p.add_argument("--seeds", type=int, default=5, help="number of seeds, 0..N-1 from --first-seed (default 5)")
     p.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--out", required=True, metavar="FILE", help="results file (.json); the CSV goes beside it")
@@ -173,14 +180,21 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="override every config's device")
 
 
+def _add_presets(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("presets", help="list the run presets of 'train --preset'",
+                   description="List the run presets (gantricks.presets.RUN_PRESETS): each chapter's recommended "
+                   "setting, with its fields, its chapter and the measurements behind it.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gantricks",
                                      description="gantricks: GAN training tricks, switchable in one loop.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,evaluate,ablate}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,evaluate,ablate,presets}")
     _add_train(sub)
     _add_sample(sub)
     _add_evaluate(sub)
     _add_ablate(sub)
+    _add_presets(sub)
     return parser
 
 
@@ -217,7 +231,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error(f"--resume {args.resume}: no {CHECKPOINT_NAME} there")
         allowed = {"steps", "device", "progress", "checkpoint_every"}
         fixed = sorted(set(fields) - allowed) + sorted(f"--{a.replace('_', '-')}"
-                                                        for a in (*_OPTIM, *_NOISE, *_REGULATE, *_LATENT)
+                                                        for a in ("preset", *_OPTIM, *_NOISE, *_REGULATE, *_LATENT)
                                                         if getattr(args, a) is not None)
         if fixed:
             parser.error(f"--resume continues a run with its own config; these flags cannot change it: {fixed} "
@@ -231,13 +245,14 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         out = args.out
         if os.path.isfile(os.path.join(out, CHECKPOINT_NAME)):
             parser.error(f"--out {out}: it already holds a run; use --resume {out} or another folder")
+        sections = (("optim", optim), ("noise", noise), ("regulate", regulate), ("latent", latent))
+        flags = {**fields, **{k: v for k, v in sections if v}}
         try:
-            base = TrainConfig(**{k: v for k, v in fields.items()})
-            sections = (("optim", optim), ("noise", noise), ("regulate", regulate), ("latent", latent))
-            cfg = base.replace(**{k: v for k, v in sections if v})
+            cfg = run_preset(args.preset, **flags) if args.preset else TrainConfig.from_dict(flags)
             trainer = Trainer(cfg)
         except ValueError as err:
             parser.error(str(err))
+        trainer.preset = args.preset
     if trainer.step_count >= trainer.cfg.steps:
         print(f"{out}: already at step {trainer.step_count} >= --steps {trainer.cfg.steps}; nothing to do")
         return 0
@@ -356,9 +371,18 @@ def _ablate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _presets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import json
+
+    for name, entry in RUN_PRESETS.items():
+        print(f"{name}  ({entry['chapter']})\n  fields:   {json.dumps(entry['fields'])}\n"
+              f"  evidence: {entry['evidence']}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"train": _train, "sample": _sample, "evaluate": _evaluate, "ablate": _ablate}
+    commands = {"train": _train, "sample": _sample, "evaluate": _evaluate, "ablate": _ablate, "presets": _presets}
     return commands[args.command](args, parser)

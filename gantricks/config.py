@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 __all__ = ["CONDITIONINGS", "DATASETS", "FP_CONTROLS", "LOSSES", "MODELS", "PRIORS", "LatentConfig", "NoiseConfig",
-           "OptimConfig", "RegulateConfig", "TrainConfig", "resolve_device"]
+           "OptimConfig", "RegulateConfig", "TrainConfig", "merge_fields", "resolve_device"]
 
 DATASETS = ("mnist", "ring8", "grid25")
 MODELS = ("auto", "mlp", "dcgan", "mlp2d")
@@ -70,6 +70,20 @@ def _optim_config(fields: dict[str, Any]) -> OptimConfig:
 
     fields = dict(fields)
     return optim_preset(fields.pop("preset"), **fields)
+
+
+def merge_fields(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Partial :class:`TrainConfig` dicts merged in order, later layers winning; a nested section (``optim``,
+    ``noise``, ...) that two layers give as dicts is merged key by key, so ``{"noise": {"instance_anneal_steps": 10}}``
+    over ``{"noise": {"instance_sigma": 0.5}}`` keeps the sigma. The layers are not modified."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = {**out[key], **value}
+            else:
+                out[key] = dict(value) if isinstance(value, dict) else value
+    return out
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

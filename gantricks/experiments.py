@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .checkpoint import write_csv as save_csv
-from .config import TrainConfig
+from .config import TrainConfig, merge_fields
+from .presets import preset_fields
 from .train import Trainer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -256,7 +257,8 @@ def load_grid(path: str | os.PathLike, **overrides: Any) -> dict[str, TrainConfi
 
     Each config is ``base`` updated by its own fields (the nested sections, ``optim``, ``noise``, ``regulate``...,
     merged key by key), then by ``overrides``; every config is validated, and an error names the config and the
-    field.
+    field. ``"preset": NAME`` in ``base`` or in a config (the config's wins) starts that config from the run preset's
+    fields (:data:`gantricks.presets.RUN_PRESETS`), which ``base``, the config and ``overrides`` then override.
     """
     with open(path, encoding="utf-8") as f:
         try:
@@ -272,13 +274,11 @@ def load_grid(path: str | os.PathLike, **overrides: Any) -> dict[str, TrainConfi
     base = dict(spec.get("base", {}))
     out = {}
     for name, fields in spec["configs"].items():
-        merged = {**base, **fields}
-        for key in set(base) & set(fields):
-            if isinstance(base[key], dict) and isinstance(fields[key], dict):
-                merged[key] = {**base[key], **fields[key]}
-        merged.update(overrides)
+        merged = merge_fields(base, fields)
         try:
-            out[name] = TrainConfig.from_dict(merged)
+            preset = merged.pop("preset", None)
+            start = preset_fields(preset) if preset is not None else {}
+            out[name] = TrainConfig.from_dict(merge_fields(start, merged, overrides))
         except (TypeError, ValueError) as err:
             raise ValueError(f"grid file {os.fspath(path)!r}, config {name!r}: {err}") from err
     return out

@@ -113,7 +113,9 @@ class Trainer:
     ``latent.labelled_batch`` > 0, :attr:`labelled_sampler` draws that many images per D update (per rank; under
     ``torchrun`` the ranks take disjoint slices of one global batch, as the main sampler does) from the labelled
     subset alone, from seed ``seed + 7``; it yields ``(images, labels, index into the dataset)`` and its state is in
-    the checkpoint. Otherwise :attr:`labelled_sampler` is ``None``.
+    the checkpoint. Otherwise :attr:`labelled_sampler` is ``None``. :attr:`preset` names the run preset the config
+    came from (:mod:`gantricks.presets`; ``None``: none, or not recorded), a label only: the checkpoint and
+    ``config.json`` keep it, and it changes nothing in training.
     """
 
     def __init__(self, cfg: TrainConfig, hooks: Iterable[Hook] = (), prior: Prior | None = None,
@@ -162,6 +164,7 @@ class Trainer:
                                                   batch_size=lc.labelled_batch, seed=cfg.seed + 7,
                                                   device=self.device, rank=self.dist.rank, world_size=w)
         self.z_generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
+        self.preset: str | None = None
         self.hooks: list[Hook] = config_hooks(cfg) + list(hooks)
         self.d_logits: tuple[torch.Tensor, torch.Tensor] | None = None  # (real, fake) of the last D update
         self.step_count = 0
@@ -431,7 +434,7 @@ class Trainer:
     # -- checkpoints ------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         self.flush()
-        return {
+        state: dict[str, Any] = {
             "format": CHECKPOINT_FORMAT,
             "step": self.step_count,
             "config": self.cfg.to_dict(),
@@ -447,7 +450,12 @@ class Trainer:
             "elapsed": self._elapsed,
             "rng": rng_state(),
             "world_size": self.dist.world_size,
-        } | ({} if self.labelled_sampler is None else {"labelled_sampler": self.labelled_sampler.state_dict()})
+        }
+        if self.labelled_sampler is not None:
+            state["labelled_sampler"] = self.labelled_sampler.state_dict()
+        if self.preset is not None:
+            state["preset"] = self.preset
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("format") != CHECKPOINT_FORMAT:
@@ -468,6 +476,7 @@ class Trainer:
         self.history = list(state["history"])
         self.step_count = int(state["step"])
         self._elapsed = float(state.get("elapsed", 0.0))
+        self.preset = state.get("preset")
         self._pending = []
         set_rng_state(state["rng"])
         if state.get("world_size", 1) != self.dist.world_size:
@@ -489,13 +498,15 @@ class Trainer:
         return path
 
     def write_outputs(self, out_dir: str | os.PathLike) -> None:
-        """``config.json``, ``history.csv`` and ``samples.png`` (a grid or a 2D scatter) in ``out_dir`` (rank 0)."""
+        """``config.json`` (the config, ``data_source`` and, if set, ``preset``), ``history.csv`` and ``samples.png``
+        (a grid or a 2D scatter) in ``out_dir`` (rank 0)."""
         if not self.dist.is_main:
             return
         out_dir = os.fspath(out_dir)
         os.makedirs(out_dir, exist_ok=True)
         with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
-            json.dump({**self.cfg.to_dict(), "data_source": self.data_source}, f, indent=2, sort_keys=True)
+            preset = {} if self.preset is None else {"preset": self.preset}
+            json.dump({**self.cfg.to_dict(), "data_source": self.data_source, **preset}, f, indent=2, sort_keys=True)
         write_csv(self.history, os.path.join(out_dir, "history.csv"))
         samples = self.sample(fixed=True) if self.cfg.dataset == "mnist" else self.sample(2500)
         self.save_samples_png(samples, os.path.join(out_dir, "samples.png"))

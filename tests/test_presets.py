@@ -1,0 +1,118 @@
+"""Run presets (gantricks.presets): the table, run_preset's merge order, `train --preset`, grid files, `presets`."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from gantricks import presets
+from gantricks.cli import main
+from gantricks.config import DATASETS, TrainConfig, merge_fields
+from gantricks.experiments import load_grid
+from gantricks.presets import RUN_PRESETS, run_preset
+
+USER_FIELDS = {"dataset", "steps", "seed"}  # the user's choice, never a preset's
+
+
+@pytest.mark.parametrize("name", list(RUN_PRESETS))
+def test_every_preset_is_well_formed_and_builds_for_every_dataset(name):
+    entry = RUN_PRESETS[name]
+    assert set(entry) == {"fields", "chapter", "evidence"}
+    assert re.fullmatch(r"book/\d\d_\w+\.ipynb", entry["chapter"])
+    assert isinstance(entry["evidence"], str) and entry["evidence"]
+    assert not USER_FIELDS & set(entry["fields"]), f"preset {name!r} sets {USER_FIELDS & set(entry['fields'])}"
+    for dataset in DATASETS:
+        cfg = run_preset(name, dataset=dataset, steps=7, seed=3)
+        assert isinstance(cfg, TrainConfig) and (cfg.dataset, cfg.steps, cfg.seed) == (dataset, 7, 3)
+        assert cfg == TrainConfig.from_dict(merge_fields(entry["fields"], {"dataset": dataset, "steps": 7, "seed": 3}))
+
+
+def test_the_presets_are_the_measured_configs():
+    assert run_preset("baseline") == TrainConfig()
+    noise = run_preset("noise", dataset="mnist").noise  # "instance noise 0.5" of book/results/noise_mnist_grid.json
+    assert (noise.instance_sigma, noise.instance_anneal_steps, noise.instance_schedule) == (0.5, 2000, "linear")
+    optim = run_preset("optim").optim
+    assert (optim.name, optim.lr_g, optim.lr_d, optim.betas) == ("adam", 1e-4, 4e-4, (0.0, 0.9))
+
+
+def test_overrides_win_section_by_section_and_leave_the_table_alone():
+    before = json.dumps(RUN_PRESETS, sort_keys=True)
+    cfg = run_preset("noise", dataset="ring8", noise={"instance_anneal_steps": 10})
+    assert (cfg.noise.instance_sigma, cfg.noise.instance_anneal_steps) == (0.5, 10)
+    optim = run_preset("optim", optim={"lr_g": 5e-5}).optim  # the optimiser preset stays, lr_g changes
+    assert (optim.lr_g, optim.lr_d, optim.betas) == (5e-5, 4e-4, (0.0, 0.9))
+    assert run_preset("optim", optim={"preset": "dcgan"}).optim == TrainConfig().optim
+    assert run_preset("noise", noise={"instance_sigma": 0.0}).noise.instance_sigma == 0.0
+    assert json.dumps(RUN_PRESETS, sort_keys=True) == before
+
+
+def test_unknown_preset_lists_the_presets():
+    with pytest.raises(ValueError, match=r"preset='best' is invalid: allowed values are \('baseline', 'noise'"):
+        run_preset("best")
+
+
+def test_a_new_preset_is_one_entry(monkeypatch):
+    monkeypatch.setitem(RUN_PRESETS, "both", {"fields": merge_fields(RUN_PRESETS["noise"]["fields"],
+                                                                     RUN_PRESETS["optim"]["fields"]),
+                                              "chapter": "book/99_all.ipynb", "evidence": "a test"})
+    cfg = presets.run_preset("both", dataset="grid25")
+    assert (cfg.noise.instance_sigma, cfg.optim.lr_d) == (0.5, 4e-4)
+
+
+def test_cli_train_preset_records_it_and_flags_win(tmp_path):
+    run = tmp_path / "run"
+    args = ["--dataset", "ring8", "--steps", "3", "--batch-size", "16", "--data-size", "200", "--no-progress"]
+    assert main(["train", "--preset", "optim", "--out", str(run), *args]) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["optim"]["lr_g"], saved["optim"]["lr_d"], saved["optim"]["betas"]) == (1e-4, 4e-4, [0.0, 0.9])
+    assert saved["preset"] == "optim" and (saved["dataset"], saved["steps"]) == ("ring8", 3)
+    assert main(["train", "--resume", str(run), "--steps", "4", "--no-progress"]) == 0  # the checkpoint keeps it
+    assert json.loads((run / "config.json").read_text())["preset"] == "optim"
+    other = tmp_path / "flags"
+    assert main(["train", "--preset", "noise", "--instance-anneal-steps", "10", "--lr-g", "1e-3", "--out",
+                 str(other), *args]) == 0
+    saved = json.loads((other / "config.json").read_text())
+    assert (saved["noise"]["instance_sigma"], saved["noise"]["instance_anneal_steps"]) == (0.5, 10)
+    assert saved["optim"]["lr_g"] == 1e-3
+    plain = tmp_path / "plain"
+    assert main(["train", "--out", str(plain), *args]) == 0
+    assert "preset" not in json.loads((plain / "config.json").read_text())
+
+
+def test_cli_preset_errors_are_argparse_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["train", "--preset", "best", "--out", str(tmp_path / "x")])
+    assert err.value.code == 2
+    stderr = capsys.readouterr().err
+    assert "invalid choice: 'best'" in stderr and all(name in stderr for name in RUN_PRESETS)
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--dataset", "ring8", "--steps", "2", "--batch-size", "16",
+                 "--data-size", "200", "--no-progress"]) == 0
+    with pytest.raises(SystemExit) as err:
+        main(["train", "--resume", str(run), "--preset", "noise", "--steps", "3"])
+    assert err.value.code == 2 and "--preset" in capsys.readouterr().err
+
+
+def test_grid_file_preset_at_base_or_config(tmp_path):
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"base": {"dataset": "ring8", "preset": "noise", "noise": {"instance_sigma": 0.3}},
+                                "configs": {"inherits": {}, "own": {"preset": "optim"}, "none": {"preset": None},
+                                            "fields": {"noise": {"instance_anneal_steps": 5}}}}))
+    configs = load_grid(grid, steps=3)
+    assert (configs["inherits"].noise.instance_sigma, configs["inherits"].noise.instance_anneal_steps) == (0.3, 2000)
+    own = configs["own"]  # the config's preset replaces base's; base's own noise field still applies
+    assert (own.optim.lr_d, own.noise.instance_sigma, own.noise.instance_anneal_steps) == (4e-4, 0.3, 1000)
+    assert configs["none"].optim == TrainConfig().optim and configs["none"].noise.instance_anneal_steps == 1000
+    assert configs["fields"].noise.instance_anneal_steps == 5 and all(c.steps == 3 for c in configs.values())
+    grid.write_text(json.dumps({"configs": {"bad": {"preset": "best"}}}))
+    with pytest.raises(ValueError, match=r"config 'bad': preset='best' is invalid"):
+        load_grid(grid)
+
+
+def test_cli_presets_lists_every_preset(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name, entry in RUN_PRESETS.items():
+        assert re.search(rf"^{re.escape(name)}\b", out, re.M) and entry["chapter"] in out and entry["evidence"] in out
