@@ -27,8 +27,12 @@ from .train import Trainer
 if TYPE_CHECKING:  # pragma: no cover
     from .mnist_metrics import DigitClassifier
 
-__all__ = ["evaluate", "evaluate_2d", "evaluate_mnist", "format_table", "label_agreement", "load_grid", "run_grid",
-           "save_csv", "summarize", "truncation_sweep", "versus_baseline"]
+__all__ = ["RESULTS_URL", "comparison_table", "evaluate", "evaluate_2d", "evaluate_mnist", "format_table",
+           "label_agreement", "load_grid", "load_results", "run_grid", "save_csv", "summarize", "truncation_sweep",
+           "versus_baseline"]
+
+RESULTS_URL = "https://raw.githubusercontent.com/gantricks/gantricks/main/book/results/"
+"""Where :func:`load_results` fetches a stored results file that is not on disk (e.g. in Colab)."""
 
 Evaluator = Callable[[Trainer], Mapping[str, float]]
 
@@ -282,3 +286,42 @@ def load_grid(path: str | os.PathLike, **overrides: Any) -> dict[str, TrainConfi
         except (TypeError, ValueError) as err:
             raise ValueError(f"grid file {os.fspath(path)!r}, config {name!r}: {err}") from err
     return out
+
+
+def load_results(name: str, folder: str | os.PathLike = "results", url: str | None = RESULTS_URL) -> dict[str, Any]:
+    """A stored results or grid file of the book (``folder/name``, JSON), as the chapters show it.
+
+    When the file is missing (a chapter opened in Colab, where only the package is installed) it is downloaded from
+    ``url + name`` into ``folder`` first; ``url=None`` makes a missing file a ``FileNotFoundError`` instead.
+    """
+    path = os.path.join(os.fspath(folder), name)
+    if not os.path.isfile(path):
+        if url is None:
+            raise FileNotFoundError(f"load_results: {path!r} does not exist")
+        import urllib.request
+
+        os.makedirs(os.fspath(folder), exist_ok=True)
+        urllib.request.urlretrieve(url + name, path)
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def comparison_table(rows: Sequence[Mapping[str, Any]], baseline: str, metrics: Mapping[str, str],
+                     deltas: Sequence[str] | None = None, by: str = "config") -> str:
+    """The chapters' results table: :func:`format_table` plus a column per metric in ``deltas`` (default: the first
+    and last of ``metrics``) with each group's difference of means to ``baseline`` and ``*`` where Welch's test
+    (:func:`versus_baseline`) gives p < 0.05. Metrics that no row has are left out of the table.
+    """
+    shown = {m: f for m, f in metrics.items() if any(m in r for r in rows)}
+    if not shown:
+        raise ValueError(f"comparison_table: no row has any of the metrics {list(metrics)}")
+    deltas = [m for m in (deltas if deltas is not None else dict.fromkeys([*shown][:1] + [*shown][-1:]))]
+    marks = {(r[by], r["metric"]): f"{r['diff']:+.3g}" + (" *" if r["p"] < 0.05 else "")
+             for r in versus_baseline(rows, baseline, deltas, by) if not math.isnan(r["diff"])}
+    lines = format_table(summarize(rows, list(shown), by), shown, by).splitlines()
+    lines[0] += "".join(f" Δ {m} |" for m in deltas)
+    lines[1] += "---|" * len(deltas)
+    groups = list(dict.fromkeys(r[by] for r in rows))
+    for i, group in enumerate(groups, start=2):
+        lines[i] += "".join(f" {marks.get((group, m), '')} |" for m in deltas)
+    return "\n".join(lines)

@@ -225,3 +225,23 @@ def test_metrics_missing_from_some_rows_are_skipped_and_shown_as_a_dash():
 
     (diff,) = versus_baseline(rows, "plain", ["label_agreement"])
     assert math.isnan(diff["diff"]) and math.isnan(diff["p"])
+
+
+def test_comparison_table_marks_significant_differences(tmp_path):
+    from gantricks.experiments import comparison_table, load_results
+
+    rows = [{"config": c, "seed": s, "modes": m, "kl": k}
+            for c, ms, ks in [("base", [5, 6, 5, 6, 5], [1.0, 1.1, 0.9, 1.0, 1.05]),
+                              ("trick", [8, 8, 8, 8, 8], [0.2, 0.25, 0.3, 0.2, 0.22]),
+                              ("same", [5, 6, 6, 5, 5], [1.0, 0.9, 1.1, 1.0, 1.0])]
+            for s, (m, k) in enumerate(zip(ms, ks))]
+    table = comparison_table(rows, "base", {"modes": ".1f", "kl": ".2f", "absent": ".1f"})
+    lines = table.splitlines()
+    assert lines[0] == "| config | n | modes | kl | Δ modes | Δ kl |"
+    assert lines[2].endswith("|  |  |")  # the baseline has no difference to itself
+    assert lines[3].endswith("| +2.6 * | -0.776 * |")
+    assert "*" not in lines[4]
+    (tmp_path / "r.json").write_text(json.dumps({"rows": rows}))
+    assert load_results("r.json", folder=tmp_path, url=None)["rows"] == rows
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        load_results("missing.json", folder=tmp_path, url=None)
