@@ -33,6 +33,13 @@ def test_the_presets_are_the_measured_configs():
     assert run_preset("baseline") == TrainConfig()
     noise = run_preset("noise", dataset="mnist").noise  # "instance noise 0.5" of book/results/noise_mnist_grid.json
     assert (noise.instance_sigma, noise.instance_anneal_steps, noise.instance_schedule) == (0.5, 2000, "linear")
+    from pathlib import Path
+
+    from gantricks.experiments import load_grid
+
+    grid = Path(__file__).resolve().parents[1] / "book" / "results" / "regulate_grid25_grid.json"
+    measured = load_grid(grid)["none + clip"]  # chapter 4's clipping, controllers off
+    assert run_preset("regulate", dataset="grid25", steps=measured.steps) == measured
     optim = run_preset("optim").optim
     assert (optim.name, optim.lr_g, optim.lr_d, optim.betas) == ("adam", 1e-4, 4e-4, (0.0, 0.9))
 
