@@ -315,7 +315,8 @@ def comparison_table(rows: Sequence[Mapping[str, Any]], baseline: str, metrics: 
     shown = {m: f for m, f in metrics.items() if any(m in r for r in rows)}
     if not shown:
         raise ValueError(f"comparison_table: no row has any of the metrics {list(metrics)}")
-    deltas = [m for m in (deltas if deltas is not None else dict.fromkeys([*shown][:1] + [*shown][-1:]))]
+    names = list(shown)
+    deltas = list(deltas) if deltas is not None else list(dict.fromkeys([names[0], names[-1]]))
     marks = {(r[by], r["metric"]): f"{r['diff']:+.3g}" + (" *" if r["p"] < 0.05 else "")
              for r in versus_baseline(rows, baseline, deltas, by) if not math.isnan(r["diff"])}
     lines = format_table(summarize(rows, list(shown), by), shown, by).splitlines()
