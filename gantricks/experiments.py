@@ -21,7 +21,7 @@ import torch
 
 from .checkpoint import write_csv as save_csv
 from .config import TrainConfig, merge_fields
-from .presets import preset_fields
+from .presets import check_dataset, preset_fields
 from .train import Trainer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -282,7 +282,10 @@ def load_grid(path: str | os.PathLike, **overrides: Any) -> dict[str, TrainConfi
         try:
             preset = merged.pop("preset", None)
             start = preset_fields(preset) if preset is not None else {}
-            out[name] = TrainConfig.from_dict(merge_fields(start, merged, overrides))
+            fields = merge_fields(start, merged, overrides)
+            if preset is not None:
+                check_dataset(preset, fields.get("dataset", TrainConfig.dataset))
+            out[name] = TrainConfig.from_dict(fields)
         except (TypeError, ValueError) as err:
             raise ValueError(f"grid file {os.fspath(path)!r}, config {name!r}: {err}") from err
     return out
