@@ -19,11 +19,17 @@ USER_FIELDS = {"dataset", "steps", "seed"}  # the user's choice, never a preset'
 @pytest.mark.parametrize("name", list(RUN_PRESETS))
 def test_every_preset_is_well_formed_and_builds_for_every_dataset(name):
     entry = RUN_PRESETS[name]
-    assert set(entry) == {"fields", "chapter", "evidence"}
+    assert {"fields", "chapter", "evidence"} <= set(entry) <= {"fields", "chapter", "evidence", "datasets"}
     assert re.fullmatch(r"book/\d\d_\w+\.ipynb", entry["chapter"])
     assert isinstance(entry["evidence"], str) and entry["evidence"]
     assert not USER_FIELDS & set(entry["fields"]), f"preset {name!r} sets {USER_FIELDS & set(entry['fields'])}"
+    allowed = entry.get("datasets", DATASETS)
+    assert allowed and set(allowed) <= set(DATASETS)
     for dataset in DATASETS:
+        if dataset not in allowed:
+            with pytest.raises(ValueError, match=rf"preset='{name}' does not apply to dataset='{dataset}'"):
+                run_preset(name, dataset=dataset, steps=7, seed=3)
+            continue
         cfg = run_preset(name, dataset=dataset, steps=7, seed=3)
         assert isinstance(cfg, TrainConfig) and (cfg.dataset, cfg.steps, cfg.seed) == (dataset, 7, 3)
         assert cfg == TrainConfig.from_dict(merge_fields(entry["fields"], {"dataset": dataset, "steps": 7, "seed": 3}))
@@ -42,6 +48,36 @@ def test_the_presets_are_the_measured_configs():
     assert run_preset("regulate", dataset="grid25", steps=measured.steps) == measured
     optim = run_preset("optim").optim
     assert (optim.name, optim.lr_g, optim.lr_d, optim.betas) == ("adam", 1e-4, 4e-4, (0.0, 0.9))
+
+
+def test_all_tricks_is_the_chapter_presets_merged_and_the_leave_one_out_grids_remove_one_trick_each():
+    from pathlib import Path
+
+    fields = RUN_PRESETS["all-tricks"]["fields"]
+    assert fields == {**RUN_PRESETS["noise"]["fields"], **RUN_PRESETS["optim"]["fields"],
+                      **RUN_PRESETS["regulate"]["fields"]}  # three disjoint sections, nothing else
+    results = Path(__file__).resolve().parents[1] / "book" / "results"
+    for dataset in DATASETS:
+        configs = load_grid(results / f"all_{dataset}_grid.json")
+        every = configs["all tricks"]
+        assert every == run_preset("all-tricks", dataset=dataset, steps=every.steps, batch_size=every.batch_size)
+        baseline = configs["none (baseline)"]
+        assert baseline == TrainConfig(dataset=dataset, steps=every.steps, batch_size=every.batch_size)
+        for section in ("noise", "optim", "regulate"):
+            minus = configs[f"all - {section}"]
+            off = minus.noise.instance_sigma == 0.0 if section == "noise" else getattr(minus, section) == getattr(
+                baseline, section)
+            assert off, f"{dataset}: 'all - {section}' leaves the trick on"
+            assert minus.replace(**{section: getattr(every, section)}) == every  # nothing else changed
+    assert load_grid(results / "all_mnist_dcgan_grid.json")["all tricks"].resolved_model == "dcgan"
+
+
+def test_the_latent_preset_needs_labels_and_says_so():
+    cfg = run_preset("latent", dataset="mnist")
+    assert (cfg.n_classes, cfg.conditioning) == (10, "acgan")
+    with pytest.raises(ValueError, match=r"preset='latent' does not apply to dataset='ring8': it applies to "
+                                         r"\('mnist',\)"):
+        run_preset("latent")  # the default dataset is ring8
 
 
 def test_overrides_win_section_by_section_and_leave_the_table_alone():
@@ -115,6 +151,9 @@ def test_grid_file_preset_at_base_or_config(tmp_path):
     assert configs["fields"].noise.instance_anneal_steps == 5 and all(c.steps == 3 for c in configs.values())
     grid.write_text(json.dumps({"configs": {"bad": {"preset": "best"}}}))
     with pytest.raises(ValueError, match=r"config 'bad': preset='best' is invalid"):
+        load_grid(grid)
+    grid.write_text(json.dumps({"configs": {"labels": {"dataset": "grid25", "preset": "latent"}}}))
+    with pytest.raises(ValueError, match=r"config 'labels': preset='latent' does not apply to dataset='grid25'"):
         load_grid(grid)
 
 
