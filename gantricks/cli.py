@@ -1,4 +1,5 @@
-"""Command line: ``python -m gantricks train|sample|evaluate|ablate|presets ...`` (chapter 1, "How we measure").
+"""Command line: ``python -m gantricks train|sample|evaluate|diagnose|ablate|presets ...`` (chapter 1, "How we
+measure").
 
 ``train`` writes ``checkpoint.pt``, ``history.csv``, ``config.json`` and ``samples.png`` into ``--out``;
 ``--preset NAME`` starts from a chapter's recommended setting (:mod:`gantricks.presets`; ``presets`` lists them),
@@ -7,7 +8,10 @@ which the other flags override;
 trains data-parallel on N GPUs/processes (:mod:`gantricks.distributed`). ``sample RUN_DIR --n N --out FILE``
 loads a run's checkpoint and writes N samples: ``.npy`` holds the raw array in the data's own space, ``.png`` a picture;
 ``--drs`` keeps only the samples that discriminator rejection sampling accepts (chapter 4).
-``evaluate RUN_DIR`` prints a run's metrics as JSON; ``ablate --grid FILE --seeds N --out FILE.json`` runs named
+``evaluate RUN_DIR`` prints a run's metrics as JSON; ``diagnose RUN_DIR [--window N]`` prints the symptoms that
+:mod:`gantricks.diagnose` finds in the run's ``history.csv`` (else the checkpoint's history) and in its metrics
+(evaluated from the checkpoint as ``evaluate`` does; ``--no-metrics``: history only) (chapter 7);
+``ablate --grid FILE --seeds N --out FILE.json`` runs named
 configs x seeds and writes tidy results (JSON with the command and versions, and CSV).
 Bad values are reported argparse-style (``error: ...``, exit status 2), never as a traceback.
 """
@@ -165,6 +169,24 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     _add_run_args(p)
 
 
+def _add_diagnose(sub: argparse._SubParsersAction) -> None:
+    from .diagnose import METRIC_THRESHOLDS
+
+    p = sub.add_parser("diagnose", help="name a run's failures (chapter 7)",
+                       description="Read RUN_DIR's history (history.csv, else the checkpoint's) and print the symptoms "
+                       "gantricks.diagnose finds in it (the discriminator wins, vanishing or exploding gradients, "
+                       "D(G(z)) stuck, a learning rate pinned at its bound) and in the run's metrics, evaluated from "
+                       "its checkpoint as 'evaluate' does (mode collapse; 2D: high-quality fraction below "
+                       f"{METRIC_THRESHOLDS['min_high_quality']}), each with advice naming a chapter. Exits 0.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'train'")
+    p.add_argument("--window", type=int, default=200, help="steps per trailing window (default 200)")
+    p.add_argument("--no-metrics", action="store_true",
+                   help="history only: do not evaluate the checkpoint (MNIST's metrics need the digit classifier, "
+                   "trained once and cached)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the evaluation's latent draws (default 0)")
+    p.add_argument("--device", default="cpu", help="device of the evaluation (default cpu)")
+
+
 def _add_ablate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ablate", help="run named configs x seeds and tabulate mean +/- std",
                        description="Train every config of a JSON grid file with every seed, evaluate each run and "
@@ -189,10 +211,12 @@ def _add_presets(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gantricks",
                                      description="gantricks: GAN training tricks, switchable in one loop.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,evaluate,ablate,presets}")
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{train,sample,evaluate,diagnose,ablate,presets}")
     _add_train(sub)
     _add_sample(sub)
     _add_evaluate(sub)
+    _add_diagnose(sub)
     _add_ablate(sub)
     _add_presets(sub)
     return parser
@@ -346,6 +370,52 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _read_history(run_dir: str) -> list[dict[str, float]]:
+    """The rows of ``run_dir/history.csv`` as floats (``step`` as int); else the history in its checkpoint."""
+    import csv
+
+    from .checkpoint import load_checkpoint
+    from .train import CHECKPOINT_NAME
+
+    path = os.path.join(run_dir, "history.csv")
+    if os.path.isfile(path):
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+        return [{**r, "step": int(r["step"])} if "step" in r else r for r in rows]
+    return list(load_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME))["history"])
+
+
+def _diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .diagnose import diagnose, diagnose_metrics, report
+    from .train import CHECKPOINT_NAME
+
+    run = args.run_dir
+    if not os.path.isdir(run):
+        parser.error(f"RUN_DIR {run}: no such folder")
+    has_ckpt = os.path.isfile(os.path.join(run, CHECKPOINT_NAME))
+    if not has_ckpt and not os.path.isfile(os.path.join(run, "history.csv")):
+        parser.error(f"RUN_DIR {run}: no history.csv or {CHECKPOINT_NAME} there (train with --out {run} first)")
+    history = _read_history(run)
+    if args.window > len(history):
+        parser.error(f"--window {args.window}: the run has only {len(history)} steps; pass --window <= {len(history)}")
+    try:
+        findings = diagnose(history, window=args.window)
+    except ValueError as err:
+        parser.error(str(err))
+    line = f"{run}: {len(history)} steps"
+    if not args.no_metrics and has_ckpt:
+        from .experiments import evaluate
+
+        trainer = _load_run(args, parser)
+        metrics = {"step": trainer.step_count, **evaluate(trainer, seed=args.seed)}
+        findings += diagnose_metrics(metrics, trainer.cfg.dataset)
+        shown = ", ".join(f"{k}={v:.3g}" for k, v in metrics.items() if k != "step")
+        line += f", {trainer.cfg.dataset}, metrics at step {trainer.step_count}: {shown}"
+    print(line)
+    print(report(findings))
+    return 0
+
+
 def _ablate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import shlex
 
@@ -375,8 +445,9 @@ def _presets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import json
 
     for name, entry in RUN_PRESETS.items():
+        only = f"\n  datasets: {', '.join(entry['datasets'])} only" if "datasets" in entry else ""
         print(f"{name}  ({entry['chapter']})\n  fields:   {json.dumps(entry['fields'])}\n"
-              f"  evidence: {entry['evidence']}")
+              f"  evidence: {entry['evidence']}{only}")
     return 0
 
 
@@ -384,5 +455,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"train": _train, "sample": _sample, "evaluate": _evaluate, "ablate": _ablate, "presets": _presets}
+    commands = {"train": _train, "sample": _sample, "evaluate": _evaluate, "diagnose": _diagnose,
+                "ablate": _ablate, "presets": _presets}
     return commands[args.command](args, parser)
