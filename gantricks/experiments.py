@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -236,8 +237,10 @@ def versus_baseline(rows: Sequence[Mapping[str, Any]], baseline: str, metrics: S
             a, b = _values(members, m), _values(groups[baseline], m)
             diff = (sum(a) / len(a) - sum(b) / len(b)) if a and b else float("nan")
             p = float("nan")
-            if len(a) > 1 and len(b) > 1 and not (len(set(a)) == 1 and set(a) == set(b)):
-                p = float(ttest_ind(a, b, equal_var=False).pvalue)
+            if len(a) > 1 and len(b) > 1 and not (len(set(a)) == 1 and len(set(b)) == 1):
+                with warnings.catch_warnings():  # one constant arm (e.g. 9 digits on every seed) is a valid test;
+                    warnings.simplefilter("ignore", RuntimeWarning)  # scipy only warns about its zero variance
+                    p = float(ttest_ind(a, b, equal_var=False).pvalue)
             out.append({by: key, "metric": m, "diff": diff, "p": p})
     return out
 

@@ -186,6 +186,25 @@ def test_versus_baseline_differences_and_welch_p():
         versus_baseline(rows, "nope", ["m"])
 
 
+def test_versus_baseline_with_constant_arms_is_quiet_and_nan_when_undefined():
+    import warnings
+
+    from scipy.stats import ttest_ind
+
+    from gantricks.experiments import versus_baseline
+
+    arms = {"base": [9.0, 9.0, 9.0], "varied": [9.0, 10.0, 9.0], "other": [8.0, 8.0, 8.0], "same": [9.0, 9.0, 9.0]}
+    rows = [{"config": c, "seed": i, "m": v} for c, vals in arms.items() for i, v in enumerate(vals)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # MNIST's "9 digits on every seed" must not print scipy's warning
+        out = {r["config"]: r for r in versus_baseline(rows, "base", ["m"])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert out["varied"]["p"] == pytest.approx(ttest_ind(arms["varied"], arms["base"], equal_var=False).pvalue)
+    assert np.isnan(out["other"]["p"]) and out["other"]["diff"] == -1.0  # both constant: Welch is undefined
+    assert np.isnan(out["same"]["p"]) and out["same"]["diff"] == 0.0
+
+
 class _OneHotClassifier:
     """A stand-in digit classifier that predicts the class written in each image's first pixel."""
 
