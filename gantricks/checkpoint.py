@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import random
 import tempfile
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["atomic_save", "load_checkpoint", "rng_state", "set_rng_state", "write_csv"]
+__all__ = ["atomic_save", "load_checkpoint", "read_csv_columns", "rng_state", "set_rng_state", "write_csv"]
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
@@ -86,3 +87,21 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Non
         w.writeheader()
         w.writerows(rows)
     os.replace(tmp, path)
+
+
+def read_csv_columns(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """A CSV written by :func:`write_csv` (e.g. a run's ``history.csv``) as float columns; an empty cell is NaN and
+    a cell that is not a number is a ``ValueError`` naming the file, line and column."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        columns: dict[str, list[float]] = {name: [] for name in reader.fieldnames or []}
+        for line, row in enumerate(reader, start=2):
+            for name in columns:
+                value = (row.get(name) or "").strip()
+                try:
+                    columns[name].append(float(value) if value else math.nan)
+                except ValueError:
+                    raise ValueError(
+                        f"{os.fspath(path)}, line {line}: column {name!r} = {value!r} is not a number"
+                    ) from None
+    return {name: np.asarray(v, dtype=np.float64) for name, v in columns.items()}

@@ -372,17 +372,16 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _read_history(run_dir: str) -> list[dict[str, float]]:
     """The rows of ``run_dir/history.csv`` as floats (``step`` as int); else the history in its checkpoint."""
-    import csv
-
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint, read_csv_columns
     from .train import CHECKPOINT_NAME
 
     path = os.path.join(run_dir, "history.csv")
-    if os.path.isfile(path):
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
-        return [{**r, "step": int(r["step"])} if "step" in r else r for r in rows]
-    return list(load_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME))["history"])
+    if not os.path.isfile(path):
+        return list(load_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME))["history"])
+    columns = read_csv_columns(path)
+    n = len(next(iter(columns.values()), ()))
+    rows = [{k: float(v[i]) for k, v in columns.items()} for i in range(n)]
+    return [{**r, "step": int(r["step"])} if "step" in r else r for r in rows]
 
 
 def _diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -395,7 +394,10 @@ def _diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     has_ckpt = os.path.isfile(os.path.join(run, CHECKPOINT_NAME))
     if not has_ckpt and not os.path.isfile(os.path.join(run, "history.csv")):
         parser.error(f"RUN_DIR {run}: no history.csv or {CHECKPOINT_NAME} there (train with --out {run} first)")
-    history = _read_history(run)
+    try:
+        history = _read_history(run)
+    except ValueError as err:
+        parser.error(f"RUN_DIR {run}: {err}")
     if args.window > len(history):
         parser.error(f"--window {args.window}: the run has only {len(history)} steps; pass --window <= {len(history)}")
     try:

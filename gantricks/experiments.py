@@ -22,7 +22,7 @@ import torch
 
 from .checkpoint import write_csv as save_csv
 from .config import TrainConfig, merge_fields
-from .presets import check_dataset, preset_fields
+from .presets import run_preset
 from .train import Trainer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -284,11 +284,8 @@ def load_grid(path: str | os.PathLike, **overrides: Any) -> dict[str, TrainConfi
         merged = merge_fields(base, fields)
         try:
             preset = merged.pop("preset", None)
-            start = preset_fields(preset) if preset is not None else {}
-            fields = merge_fields(start, merged, overrides)
-            if preset is not None:
-                check_dataset(preset, fields.get("dataset", TrainConfig.dataset))
-            out[name] = TrainConfig.from_dict(fields)
+            fields = merge_fields(merged, overrides)
+            out[name] = run_preset(preset, **fields) if preset is not None else TrainConfig.from_dict(fields)
         except (TypeError, ValueError) as err:
             raise ValueError(f"grid file {os.fspath(path)!r}, config {name!r}: {err}") from err
     return out

@@ -48,15 +48,14 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
         "evidence": "MNIST, 2,000 steps, 3 seeds: the classifier agrees with the requested digit for 0.37±0.18 of "
                     "the samples (chance 0.10); no significant change in digits covered or Frechet; chapter 5 "
                     "recommends labels to choose the class, not for quality, and no mixture prior",
-        "datasets": ("mnist",),
+        "datasets": ("mnist",),  # the labels it conditions on exist for MNIST only
     },
 }
 
 # Chapter 6: the tricks of chapters 2-4 together, each at its chapter's recommended setting. Chapter 5's trick is
 # left out: it measured no quality gain, and ring8/grid25 have no labels (chapter 6 adds it back as a separate row).
 RUN_PRESETS["all-tricks"] = {
-    "fields": merge_fields(merge_fields(RUN_PRESETS["noise"]["fields"], RUN_PRESETS["optim"]["fields"]),
-                           RUN_PRESETS["regulate"]["fields"]),
+    "fields": merge_fields(*(RUN_PRESETS[name]["fields"] for name in ("noise", "optim", "regulate"))),
     "chapter": "book/06_all_together.ipynb",
     "evidence": "the presets noise + optim + regulate merged (chapter 5's labels/mixtures left out: no measured "
                 "quality gain); chapter 6's leave-one-out study over 10 seeds on ring8/grid25 and 3 on MNIST "
@@ -77,7 +76,7 @@ def check_dataset(name: str, dataset: str) -> None:
     allowed = RUN_PRESETS[name].get("datasets")
     if allowed is not None and dataset not in allowed:
         raise ValueError(f"preset={name!r} does not apply to dataset={dataset!r}: it applies to {tuple(allowed)} "
-                         "(it conditions on labels, which only MNIST has)")
+                         "only (python -m gantricks presets says why)")
 
 
 def run_preset(name: str, /, **overrides: Any) -> TrainConfig:

@@ -20,7 +20,6 @@ making many.
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from .checkpoint import read_csv_columns
 from .data import MixtureSpec, mixture_spec
 
 __all__ = [
@@ -168,22 +168,6 @@ def snapshot_strip(
 
 
 # ----------------------------------------------------------------------------------------------- curves
-def _read_history_csv(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        columns: dict[str, list[float]] = {name: [] for name in reader.fieldnames or []}
-        for line, row in enumerate(reader, start=2):
-            for name in columns:
-                value = (row.get(name) or "").strip()
-                try:
-                    columns[name].append(float(value) if value else math.nan)
-                except ValueError:
-                    raise ValueError(
-                        f"{os.fspath(path)}, line {line}: column {name!r} = {value!r} is not a number"
-                    ) from None
-    return {name: np.asarray(v, dtype=np.float64) for name, v in columns.items()}
-
-
 def _float(v: Any) -> float:
     return math.nan if v is None else float(v)
 
@@ -196,7 +180,7 @@ def history_columns(history: Any, keys: Sequence[str] = HISTORY_KEYS) -> dict[st
     A missing key raises a ``ValueError`` naming it and the keys present.
     """
     if isinstance(history, (str, os.PathLike)):
-        columns: Mapping[str, Any] = _read_history_csv(history)
+        columns: Mapping[str, Any] = read_csv_columns(history)
         where = f"CSV file {os.fspath(history)!r}"
     elif type(history).__module__.startswith("pandas"):
         columns = {str(c): history[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in history.columns}

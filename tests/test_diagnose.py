@@ -259,3 +259,25 @@ def test_diagnose_command_errors(argv, message, tmp_path, monkeypatch, capsys):
     assert err.value.code == 2
     stderr = capsys.readouterr().err
     assert "error:" in stderr and message in stderr and "Traceback" not in stderr
+
+
+def test_diagnose_command_names_a_malformed_history_csv(tmp_path, capsys):
+    run = tmp_path / "bad"
+    run.mkdir()
+    (run / "history.csv").write_text("step,loss_d\n1,0.7\n2,oops\n")
+    with pytest.raises(SystemExit) as err:
+        main(["diagnose", str(run), "--window", "2"])
+    stderr = capsys.readouterr().err
+    assert err.value.code == 2 and "line 3: column 'loss_d' = 'oops' is not a number" in stderr
+
+
+def test_history_csv_round_trip(tmp_path):
+    import math
+
+    from gantricks.checkpoint import read_csv_columns, write_csv
+
+    path = tmp_path / "h.csv"
+    write_csv([{"step": 1, "loss_d": 0.5}, {"step": 2, "loss_d": 0.25, "fp_rate": 0.1}], path)
+    cols = read_csv_columns(path)
+    assert list(cols) == ["step", "loss_d", "fp_rate"]
+    assert cols["loss_d"].tolist() == [0.5, 0.25] and math.isnan(cols["fp_rate"][0]) and cols["fp_rate"][1] == 0.1
