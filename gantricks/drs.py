@@ -106,10 +106,10 @@ class DiscriminatorRejectionSampler:
 
         Unconditional runs and cGANs only: an ACGAN's D takes no label and a ``mixture_to_g`` G needs components.
         """
-        if trainer.latent.conditioning == "acgan" or trainer.latent.component_to_g:
+        if trainer.code.conditioning == "acgan" or trainer.code.component_to_g:
             raise ValueError("DiscriminatorRejectionSampler.from_trainer: only unconditional and cgan runs are "
-                             f"supported, not conditioning={trainer.latent.conditioning!r} with "
-                             f"mixture_to_g={trainer.latent.component_to_g}")
+                             f"supported, not conditioning={trainer.code.conditioning!r} with "
+                             f"mixture_to_g={trainer.code.component_to_g}")
         return cls(trainer.G, trainer.D, trainer.prior, n_classes=trainer.cfg.n_classes, device=trainer.device,
                    **kwargs)
 

@@ -18,12 +18,13 @@ the class (ACGAN, Odena et al. 2017). ``D(x, y)`` returns logits (N,) always; ``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from .config import TrainConfig
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import TrainConfig
 
 __all__ = [
     "DCGANDiscriminator",
@@ -224,13 +225,13 @@ class MLP2DDiscriminator(_Discriminator):
 def build_models(cfg: TrainConfig, data_shape: Sequence[int]) -> tuple[nn.Module, nn.Module]:
     """``(G, D)`` for a config and the shape of one data point; a mismatch is a ``ValueError`` naming both.
 
-    G's labels: the class (``cgan``/``acgan``), the mixture component (``latent.mixture_to_g``) or none; D's: the
-    class for ``cgan`` only; D's auxiliary class head: ``acgan`` only (:mod:`gantricks.latent`).
+    G's input size is the dimension of the config's latent prior; the label sizes of G, D and D's auxiliary class
+    head come from the config's :class:`~gantricks.code.LatentCode` (chapter 5: the class, a mixture component).
     """
     shape = tuple(int(s) for s in data_shape)
-    name, z, cond = cfg.resolved_model, cfg.latent_dim, cfg.conditioning
-    kg = cfg.n_classes if cond != "none" else (cfg.latent.mixture_k if cfg.latent.mixture_to_g else 0)
-    d = {"n_classes": cfg.n_classes if cond == "cgan" else 0, "aux_classes": cfg.n_classes if cond == "acgan" else 0}
+    name, z = cfg.resolved_model, cfg.build_prior().dim
+    labels = cfg.build_latent_code().model_labels(cfg.n_classes)
+    kg, d = labels.g, {"n_classes": labels.d, "aux_classes": labels.aux}
     if name in ("mlp", "dcgan") and shape != (1, 28, 28):
         raise ValueError(f"model={name!r} expects data points of shape (1, 28, 28), got {shape}")
     if name == "mlp2d" and shape != (2,):

@@ -20,26 +20,61 @@ loop.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
+from .code import Prior
 from .hooks import Hook
+from .section import Choice, Number, Section, non_negative_int, option, positive, positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import TrainConfig
     from .train import Trainer
 
-__all__ = ["EpsilonBlockPrior", "InstanceNoise", "NormalPrior", "Prior", "RescaledPrior", "SpherePrior",
-           "TruncatedNormalPrior", "UniformPrior", "build_prior", "noise_hooks", "slerp"]
+__all__ = ["PRIORS", "SCHEDULES", "EpsilonBlockPrior", "InstanceNoise", "NoiseConfig", "NormalPrior", "Prior",
+           "RescaledPrior", "SpherePrior", "TruncatedNormalPrior", "UniformPrior", "build_prior", "noise_hooks",
+           "slerp"]
+
+PRIORS = ("normal", "uniform", "truncated", "rescaled", "sphere")
+SCHEDULES = ("linear", "exp")
 
 
-class Prior(Protocol):
-    """What the training loop needs from a latent prior."""
+@dataclass
+class NoiseConfig(Section):
+    """Trick 1 (chapter 2, "Noise inputs"): the latent prior and instance noise. The defaults are off.
 
-    dim: int
+    Priors: ``normal`` N(0, I), ``uniform`` U[-1, 1] (DCGAN), ``truncated`` (BigGAN's truncation), ``rescaled``
+    (each z standardised), ``sphere`` (|z| = sqrt(dim)); ``eps_width`` > 0 appends the source's block of small iid
+    noise to z; ``instance_sigma`` > 0 adds annealed Gaussian noise to every input of D (Sonderby et al. 2016).
+    """
 
-    def sample(self, n: int, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor: ...
+    key: ClassVar[str] = "noise"
+
+    prior: str = option("normal", "latent prior", Choice(PRIORS))
+    truncation: float = option(2.0, "threshold of --prior truncated", positive)
+    rescale_mean: float = option(0.0, "mean each z is standardised to (--prior rescaled)",
+                                 Number(allowed="expected a finite number", hi_open=True))
+    rescale_std: float = option(1.0, "std each z is standardised to (--prior rescaled)", positive)
+    eps_width: int = option(0, "append this many iid N(0, --eps-variance) coordinates to z (0: off)", non_negative_int)
+    eps_variance: float = option(0.01, "variance of the appended coordinates", positive)
+    instance_sigma: float = option(0.0, "instance noise on D's inputs, annealed from SIGMA0 to 0 (0: off)",
+                                   Number(0, math.inf, hi_open=True, allowed="expected a finite number >= 0 (0: off)"),
+                                   flag="--instance-noise", metavar="SIGMA0")
+    instance_anneal_steps: int = option(1000, "steps to anneal the instance noise over", positive_int)
+    instance_schedule: str = option("linear", "annealing schedule of the instance noise", Choice(SCHEDULES))
+
+    def check_with(self, cfg: Any) -> None:
+        if self.prior == "rescaled" and cfg.resolved_z_dim < 2:
+            self.fail("prior", "needs z_dim >= 2 to standardise over coordinates")
+
+    def latent_prior(self, cfg: Any) -> Prior | None:
+        return None if self.prior == "normal" and not self.eps_width else build_prior(cfg)
+
+    def hooks(self, cfg: Any) -> list[Hook]:
+        return noise_hooks(cfg)
+
 
 
 def _check_dim(cls: str, dim: Any) -> int:
@@ -231,11 +266,7 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: float | torch.Tensor) -> torch.
 
 
 def build_prior(cfg: TrainConfig) -> Prior:
-    """The prior that ``cfg.noise`` describes, of dimension ``cfg.latent_dim`` (or ``cfg.latent``'s mixture)."""
-    if cfg.latent.mixture_k:
-        from .latent import build_mixture
-
-        return build_mixture(cfg)
+    """The prior that ``cfg.noise`` describes: of dimension ``cfg.resolved_z_dim``, plus ``eps_width``."""
     nc, dim = cfg.noise, cfg.resolved_z_dim
     base: Prior
     if nc.prior == "uniform":

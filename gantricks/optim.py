@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 import torch
 
-from .config import OptimConfig
+from .section import Choice, Number, Section, flag, option, optional, positive
+from .section import betas as two_betas
 
-__all__ = ["OPTIMIZERS", "OPTIMIZER_FIELDS", "OPTIM_PRESETS", "build_optimizer", "build_optimizers", "optim_preset"]
+__all__ = ["OPTIMIZERS", "OPTIMIZER_FIELDS", "OPTIM_PRESETS", "OptimConfig", "build_optimizer", "build_optimizers",
+           "optim_preset"]
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -72,6 +75,55 @@ OPTIM_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+_UNIT = Number(0, 1, hi_open=True, allowed="expected a number in [0, 1)")
+
+
+@dataclass
+class OptimConfig(Section):
+    """Trick 2 (chapter 3, "Optimisers"): the optimisers of G and D, one learning rate each (TTUR when they differ).
+
+    The default is DCGAN's Adam (Radford et al. 2016: lr 2e-4, betas (0.5, 0.999)) for both networks. A field the
+    chosen optimiser does not read must keep its default (:data:`OPTIMIZER_FIELDS`). A dict of fields may start
+    from a named setting with ``{"preset": NAME, ...}`` (:data:`OPTIM_PRESETS`; the other keys override it).
+    """
+
+    key: ClassVar[str] = "optim"
+    presets: ClassVar[dict[str, dict[str, Any]]] = OPTIM_PRESETS
+
+    name: str = option("adam", "torch.optim optimiser", Choice(tuple(OPTIMIZERS)), flag="--optimizer")
+    lr_g: float = option(2e-4, "generator learning rate", positive)
+    lr_d: float = option(2e-4, "discriminator learning rate", positive)
+    betas: tuple[float, float] = option((0.5, 0.999), "Adam/AdamW betas", two_betas, metavar="B")
+    betas_d: tuple[float, float] | None = option(None, "the discriminator's own Adam betas (default: --betas)",
+                                                 optional(two_betas), metavar="B")
+    momentum: float = option(0.0, "momentum of sgd or rmsprop", _UNIT)
+    nesterov: bool = option(False, "Nesterov momentum (sgd with --momentum > 0)", flag)
+    alpha: float = option(0.99, "rmsprop's smoothing constant", _UNIT)
+    weight_decay: float = option(0.0, "weight decay (L2 for adam, decoupled for adamw)",
+                                 Number(0, float("inf"), hi_open=True, allowed="expected a finite number >= 0"))
+
+    def check(self) -> None:
+        for f in fields(self):
+            users = [n for n, takes in OPTIMIZER_FIELDS.items() if f.name in takes]
+            if users and self.name not in users and getattr(self, f.name) != f.default:
+                self.fail(f.name, f"{self.name!r} has no such hyper-parameter (it applies to {users}); leave it at "
+                          f"its default {f.default!r}")
+        if self.nesterov and self.momentum <= 0:
+            self.fail("nesterov", "Nesterov momentum needs optim.momentum > 0")
+
+    @classmethod
+    def extra_keys(cls) -> tuple[str, ...]:
+        return ("preset",)
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> OptimConfig:
+        """``{"preset": NAME, ...}`` starts from that preset; the other keys override it."""
+        if "preset" not in fields:
+            return super().from_fields(fields)  # type: ignore[return-value]
+        fields = dict(fields)
+        return optim_preset(fields.pop("preset"), **fields)
+
+
 def optim_preset(preset: str, /, **changes: Any) -> OptimConfig:
     """The validated :class:`OptimConfig` of ``preset`` (see :data:`OPTIM_PRESETS`), with ``changes`` applied.
 
@@ -80,8 +132,8 @@ def optim_preset(preset: str, /, **changes: Any) -> OptimConfig:
     """
     if preset not in OPTIM_PRESETS:
         raise ValueError(f"optim.preset={preset!r} is invalid: allowed values are {tuple(OPTIM_PRESETS)}")
-    fields = {k: v for k, v in OPTIM_PRESETS[preset].items() if k != "source"}
-    cfg = OptimConfig(**{**fields, **changes})
+    settings = {k: v for k, v in OPTIM_PRESETS[preset].items() if k != "source"}
+    cfg = OptimConfig.from_fields({**settings, **changes})
     cfg.validate()
     return cfg
 

@@ -24,20 +24,80 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from .distributed import mean_over_ranks
 from .hooks import Hook
 from .noise import InstanceNoise
+from .section import Choice, Number, Section, flag, option, positive, positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import TrainConfig
     from .train import Trainer
 
-__all__ = ["AdaptiveInstanceNoise", "DiscriminatorStats", "FalsePositiveController", "GradClip", "ada_rt",
-           "false_positive_rate", "regulate_hooks"]
+__all__ = ["FP_CONTROLS", "AdaptiveInstanceNoise", "DiscriminatorStats", "FalsePositiveController", "GradClip",
+           "RegulateConfig", "ada_rt", "false_positive_rate", "regulate_hooks"]
+
+FP_CONTROLS = ("off", "source", "balance")
+_INF = math.inf
+
+
+@dataclass
+class RegulateConfig(Section):
+    """Trick 3 (chapter 4, "The discriminator regulates the generator"). The defaults are off.
+
+    ``fp_control``: G's learning rate from the smoothed fraction of fakes D judges real, kept in a band
+    (:class:`FalsePositiveController`); ``adaptive_noise``: instance noise driven by ADA's r_t controller (Karras et
+    al. 2020; :class:`AdaptiveInstanceNoise`); ``clip_g``/``clip_d``: gradient-norm clipping (:class:`GradClip`);
+    ``log_stats``: log ``fp_rate`` and ``ada_rt`` without controlling anything.
+    """
+
+    key: ClassVar[str] = "regulate"
+
+    fp_control: str = option("off", "G's lr from D's false-positive rate; source: too few -> lower it, too many -> "
+                             "raise it; balance: the opposite", Choice(FP_CONTROLS))
+    fp_low: float = option(0.2, "lower edge of the false-positive band", Number(0, 1))
+    fp_high: float = option(0.5, "upper edge of the false-positive band, > --fp-low", Number(0, 1))
+    fp_factor: float = option(1.25, "lr step factor of --fp-control, > 1",
+                              Number(1, _INF, lo_open=True, hi_open=True, allowed="expected a finite number > 1"))
+    fp_interval: int = option(50, "steps between lr changes of --fp-control", positive_int)
+    fp_ema: float = option(0.98, "EMA decay of the false-positive rate (0: no smoothing)",
+                           Number(0, 1, hi_open=True, allowed="expected a number in [0, 1) (0: no smoothing)"))
+    lr_min: float = option(1e-5, "lowest lr_g of --fp-control", positive)
+    lr_max: float = option(2e-3, "highest lr_g of --fp-control, >= --lr-min", positive)
+    adaptive_noise: bool = option(False, "instance noise with sigma driven by ADA's r_t controller (not with "
+                                  "--instance-noise)", flag)
+    ada_target: float = option(0.6, "target of ADA's r_t", Number(-1, 1, lo_open=True, hi_open=True,
+                                                                   allowed="expected a number in (-1, 1)"))
+    ada_interval: int = option(4, "steps between updates of the adaptive noise", positive_int)
+    ada_speed_kimg: float = option(100.0, "thousands of images for sigma to go from 0 to its maximum", positive)
+    ada_sigma_max: float = option(0.5, "largest sigma of the adaptive noise", positive)
+    clip_g: float = option(0.0, "clip G's gradient norm to this (0: off)",
+                           Number(0, _INF, hi_open=True, allowed="expected a finite number >= 0 (0: off)"))
+    clip_d: float = option(0.0, "clip D's gradient norm to this (0: off)",
+                           Number(0, _INF, hi_open=True, allowed="expected a finite number >= 0 (0: off)"))
+    log_stats: bool = option(False, "log fp_rate and ADA's r_t every step, without any control", flag,
+                             flag="--log-d-stats")
+
+    def check(self) -> None:
+        if not self.fp_high > self.fp_low:
+            self.fail("fp_high", f"expected a number in (fp_low={self.fp_low}, 1]")
+        if not self.lr_max >= self.lr_min:
+            self.fail("lr_max", f"expected a finite number >= lr_min={self.lr_min}")
+
+    def check_with(self, cfg: Any) -> None:
+        if self.fp_control != "off" and not self.lr_min <= cfg.optim.lr_g <= self.lr_max:
+            self.fail("lr_min", f"G's starting lr optim.lr_g={cfg.optim.lr_g} must lie in [regulate.lr_min, "
+                      f"regulate.lr_max] = [{self.lr_min}, {self.lr_max}] when fp_control is on")
+        if self.adaptive_noise and cfg.noise.instance_sigma:
+            self.fail("adaptive_noise", "it drives the instance noise itself: set noise.instance_sigma=0 (annealed "
+                      "instance noise) or switch adaptive_noise off")
+
+    def hooks(self, cfg: Any) -> list[Hook]:
+        return regulate_hooks(cfg)
 
 
 def false_positive_rate(fake_logits: torch.Tensor) -> torch.Tensor:

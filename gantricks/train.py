@@ -1,15 +1,21 @@
 """The training loop (chapter 1, "The baseline GAN"): k discriminator updates, then one generator update.
 
-The loop reads like the algorithm of Goodfellow et al. (2014, Algorithm 1) with the non-saturating generator loss;
-tricks plug in through a latent prior object (chapter 2), the optimiser factory (chapter 3), :class:`Hook`s
-(chapters 2 and 4) and a :class:`~gantricks.latent.LatentCode` that says what G and D get as labels and which
-class terms join the losses (chapter 5), never through ``if`` branches here. Per step it records every loss term,
-mean D(x), mean D(G(z)), both learning rates, both gradient norms (before any clipping) and the wall time (``loss_d``
-and ``loss_g`` are the adversarial terms; ACGAN's class terms are logged beside them); values stay on the device
-and are read back every ``cfg.sync_every`` steps, so a CUDA run does not wait for the host each step.
+The loop reads like the algorithm of Goodfellow et al. (2014, Algorithm 1) with the non-saturating generator loss.
+Tricks plug in without ``if`` branches here: the config's sections (one per trick, :mod:`gantricks.section`) give
+the latent prior, the :class:`~gantricks.code.LatentCode` (G's and D's labels), the training tensors and the
+:class:`~gantricks.hooks.Hook` s, which change D's inputs, add named loss terms to both objectives, act around
+the optimiser steps and may choose the generator that sampling uses. Per step the loop records every loss term,
+mean D(x), mean D(G(z)), both learning rates, both gradient norms (before any clipping) and the wall time
+(``loss_d`` and ``loss_g`` are the adversarial terms; the hooks' terms are logged beside them); values stay on the
+device and are read back every ``cfg.sync_every`` steps, so a CUDA run does not wait for the host each step.
 
-Checkpoints hold the models, optimisers, sampler(s), latent RNG, hook states, history, global RNG states and the
-step; training N steps straight and training k, saving, resuming and finishing give identical parameters on the CPU.
+Mixed precision: ``amp="bf16"`` autocasts to bfloat16; ``amp="fp16"`` autocasts to float16 with dynamic loss
+scaling (one ``torch.amp.GradScaler`` per network, as G and D have their own backward passes and optimisers;
+hooks see unscaled gradients).
+
+Checkpoints hold the models, optimisers, sampler, latent RNG, hook states (by :attr:`~gantricks.hooks.Hook.key`),
+loss scalers, history, global RNG states and the step; training N steps straight and training k, saving, resuming
+and finishing give identical parameters on the CPU. Format-1 checkpoints (hook states by position) still load.
 """
 
 from __future__ import annotations
@@ -27,20 +33,18 @@ from torch import nn
 
 from . import distributed
 from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, write_csv
+from .code import Prior
 from .config import TrainConfig, resolve_device
 from .data import TensorSampler, load_mnist, mixture_2d
-from .hooks import Hook
-from .latent import LatentCode, build_latent, partial_labels
+from .hooks import DBatch, GBatch, Hook, LossTerms
 from .losses import discriminator_loss, generator_loss
 from .models import build_models
-from .noise import Prior, build_prior, noise_hooks
 from .optim import build_optimizers
-from .regulate import regulate_hooks
 
 __all__ = ["CHECKPOINT_NAME", "NonFiniteLossError", "Trainer", "config_hooks", "load_data", "train"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 
 
 class NonFiniteLossError(RuntimeError):
@@ -67,31 +71,11 @@ def load_data(cfg: TrainConfig) -> tuple[tuple[torch.Tensor, ...], str]:
 
 def config_hooks(cfg: TrainConfig) -> list[Hook]:
     """The hooks of the tricks that ``cfg`` switches on, in a fixed order (rebuilt the same way on resume)."""
-    return noise_hooks(cfg) + regulate_hooks(cfg)
+    return cfg.build_hooks()
 
 
 def _has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
-@contextlib.contextmanager
-def _batch_stats_only(model: nn.Module) -> Any:
-    """BatchNorm layers of ``model`` normalise with the batch's own statistics and leave their running stats alone.
-
-    For the extra labelled batch (``latent.labelled_batch``): in training mode a BatchNorm layer normalises with the
-    statistics of the batch in front of it whatever we do, so the labelled batch is normalised by its own statistics,
-    as the real and the fake batches are by theirs (DCGAN's separate batches); switching ``track_running_stats``
-    off for that forward keeps the running mean/variance and ``num_batches_tracked`` exactly what the adversarial
-    batches make them, as if the extra batch did not exist (they are what D uses in eval mode).
-    """
-    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    for m in layers:
-        m.track_running_stats = False
-    try:
-        yield
-    finally:
-        for m in layers:
-            m.track_running_stats = True
 
 
 def _grad_norm(model: nn.Module) -> torch.Tensor:
@@ -101,21 +85,28 @@ def _grad_norm(model: nn.Module) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
+def _keyed(hooks: list[Hook]) -> dict[str, Hook]:
+    """Hooks by :attr:`Hook.key`; a repeated key gets ``#2``, ``#3``, ... in order."""
+    out: dict[str, Hook] = {}
+    for h in hooks:
+        key, n = h.key, 1
+        while key in out:
+            n += 1
+            key = f"{h.key}#{n}"
+        out[key] = h
+    return out
+
+
 class Trainer:
     """Holds a run: config, data sampler, G, D, optimisers, prior, hooks, history; :meth:`fit` trains it.
 
-    ``data`` may replace the configured dataset: a tensor of data points, or a tuple ``(points, labels)``.
-    ``prior`` replaces the prior that ``cfg.noise`` describes; ``hooks`` are added after the hooks the config
-    switches on (:func:`config_hooks`; see :mod:`gantricks.hooks`). A prior that is an ``nn.Module`` (e.g. a
+    ``data`` may replace the configured dataset: a tensor of data points, or a tuple ``(points, labels)``; the
+    config's sections may change it (:meth:`TrainConfig.prepare_data`, e.g. hidden labels), and :attr:`data` holds
+    the result. ``prior`` replaces the prior that the config describes; ``hooks`` are added after the hooks the
+    config switches on (:func:`config_hooks`; see :mod:`gantricks.hooks`). A prior that is an ``nn.Module`` (e.g. a
     :class:`~gantricks.latent.MixturePrior`) becomes ``G.latent_prior``: G's optimiser trains its parameters and G's
-    checkpoint holds them. With ``latent.labelled_fraction`` < 1 the real labels outside the labelled subset are -1
-    (:func:`~gantricks.latent.partial_labels`, seed ``latent.label_seed`` or the run's seed). With
-    ``latent.labelled_batch`` > 0, :attr:`labelled_sampler` draws that many images per D update (per rank; under
-    ``torchrun`` the ranks take disjoint slices of one global batch, as the main sampler does) from the labelled
-    subset alone, from seed ``seed + 7``; it yields ``(images, labels, index into the dataset)`` and its state is in
-    the checkpoint. Otherwise :attr:`labelled_sampler` is ``None``. :attr:`preset` names the run preset the config
-    came from (:mod:`gantricks.presets`; ``None``: none, or not recorded), a label only: the checkpoint and
-    ``config.json`` keep it, and it changes nothing in training.
+    checkpoint holds them. :attr:`preset` names the run preset the config came from (:mod:`gantricks.presets`;
+    ``None``: none, or not recorded), a label only: the checkpoint and ``config.json`` keep it.
     """
 
     def __init__(self, cfg: TrainConfig, hooks: Iterable[Hook] = (), prior: Prior | None = None,
@@ -132,37 +123,25 @@ class Trainer:
             self.data_source = "user data"
         if cfg.n_classes and len(tensors) < 2:
             raise ValueError(f"n_classes={cfg.n_classes} needs labelled data: pass data=(points, labels)")
-        lc = cfg.latent
-        if lc.labelled_fraction < 1:
-            seed = cfg.seed if lc.label_seed is None else lc.label_seed
-            tensors = (tensors[0], partial_labels(tensors[1], lc.labelled_fraction, seed), *tensors[2:])
+        self.data: tuple[torch.Tensor, ...] = cfg.prepare_data(tensors)
         torch.manual_seed(cfg.seed)
-        self.G, self.D = build_models(cfg, tensors[0].shape[1:])
+        self.G, self.D = build_models(cfg, self.data[0].shape[1:])
         self.G.to(self.device)
         self.D.to(self.device)
-        self.prior: Prior = prior if prior is not None else build_prior(cfg)
+        self.prior: Prior = prior if prior is not None else cfg.build_prior()
         if self.prior.dim != self.G.z_dim:
             raise ValueError(f"prior.dim={self.prior.dim} does not match the generator's z_dim={self.G.z_dim}")
-        self.latent: LatentCode = build_latent(cfg)
-        if self.latent.component_to_g and not hasattr(self.prior, "sample_with_components"):
-            raise ValueError(f"latent.mixture_to_g needs a prior with sample_with_components, not {self.prior!r}")
+        self.code = cfg.build_latent_code()
+        if self.code.component_to_g and not hasattr(self.prior, "sample_with_components"):
+            raise ValueError(f"this run gives G a prior's component as its label: it needs a prior with components "
+                             f"(sample_with_components), not {self.prior!r}")
         if isinstance(self.prior, nn.Module):  # learnt latent parameters train, sync and save with G
             self.G.add_module("latent_prior", self.prior.to(self.device))
         self.opt_g, self.opt_d = build_optimizers(self.G, self.D, cfg.optim, self.device)
-        self.sampler = TensorSampler(*tensors[: 2 if cfg.n_classes else 1], batch_size=cfg.batch_size,
+        self.scalers = {which: torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16") for which in ("d", "g")}
+        self.sampler = TensorSampler(*self.data[: 2 if cfg.n_classes else 1], batch_size=cfg.batch_size,
                                      seed=cfg.seed, device=self.device, rank=self.dist.rank,
                                      world_size=self.dist.world_size)
-        self.labelled_sampler: TensorSampler | None = None
-        if lc.labelled_batch:
-            index = torch.nonzero(tensors[1] >= 0).squeeze(1)
-            w = self.dist.world_size
-            if lc.labelled_batch * w > index.numel():
-                raise ValueError(f"latent.labelled_batch={lc.labelled_batch!r} is invalid: the labelled subset holds "
-                                 f"{index.numel()} images, fewer than labelled_batch x world_size = "
-                                 f"{lc.labelled_batch} x {w}; use at most {index.numel() // w}")
-            self.labelled_sampler = TensorSampler(tensors[0][index], tensors[1][index], index,
-                                                  batch_size=lc.labelled_batch, seed=cfg.seed + 7,
-                                                  device=self.device, rank=self.dist.rank, world_size=w)
         self.z_generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
         self.preset: str | None = None
         self.hooks: list[Hook] = config_hooks(cfg) + list(hooks)
@@ -182,91 +161,109 @@ class Trainer:
             self._d_update = torch.compile(self._d_update) if self.dist.enabled else self._d
         else:
             self._d = self.D
+        for h in self.hooks:
+            h.setup(self)
+
+    def hook(self, key: str) -> Hook:
+        """The hook saved under ``key`` (:attr:`Hook.key`), e.g. ``trainer.hook("acgan")``."""
+        hooks = _keyed(self.hooks)
+        if key not in hooks:
+            raise KeyError(f"no hook {key!r}: this trainer has {sorted(hooks)}")
+        return hooks[key]
 
     # -- one step ---------------------------------------------------------------------------------------------
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.cfg.amp == "bf16":
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Autocast to ``cfg.amp``'s precision on CUDA (a no-op in fp32)."""
+        if self.cfg.amp:
+            dtype = torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16
+            return torch.autocast(device_type="cuda", dtype=dtype)
         return contextlib.nullcontext()
 
     def _latent(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         w = self.dist.world_size  # every rank draws the global batch and keeps its own slice
-        z, y = self.latent.draw(self.prior, n * w, self.device, self.z_generator)
+        z, y = self.code.draw(self.prior, n * w, self.device, self.z_generator)
         return distributed.rank_slice(z, self.dist), None if y is None else distributed.rank_slice(y, self.dist)
 
-    def _d_input(self, x: torch.Tensor) -> torch.Tensor:
+    def d_input(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch as D sees it: through every hook's :meth:`~gantricks.hooks.Hook.d_input`."""
         for h in self.hooks:
             x = h.d_input(x, self.step_count, self)
         return x
 
-    def _before_update(self, which: str, model: nn.Module, record: dict[str, Any]) -> None:
+    def d_forward(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(logits, auxiliary outputs or None)`` of D on ``x`` as a D update computes them (data-parallel)."""
+        return self._d_update(x, y, with_aux=True)
+
+    def _objective(self, which: str, loss: torch.Tensor, batch: DBatch | GBatch
+                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``loss`` plus every hook's term for network ``which``, and the values the hooks log."""
+        logged: dict[str, torch.Tensor] = {}
+        for h in self.hooks:
+            terms: LossTerms | None = h.d_loss(batch, self) if which == "d" else h.g_loss(batch, self)
+            if terms is not None:
+                if terms.loss is not None:
+                    loss = loss + terms.loss
+                logged.update(terms.log)
+        return loss, logged
+
+    def _update(self, which: str, objective: torch.Tensor, record: dict[str, Any]) -> None:
+        """Backward pass, hooks on the gradients, optimiser step for network ``which`` (loss-scaled in fp16)."""
+        model, opt, scaler = (self.D, self.opt_d, self.scalers["d"]) if which == "d" else \
+            (self.G, self.opt_g, self.scalers["g"])
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(objective).backward()
+        scaler.unscale_(opt)
         record[f"grad_norm_{which}"] = _grad_norm(model)
         for h in self.hooks:
             extra = h.before_optimizer_step(which, model, self)
             if extra:
                 record.update(extra)
+        scaler.step(opt)
+        scaler.update()
 
     def _discriminate(self, real: torch.Tensor, y_real: torch.Tensor | None, fake: torch.Tensor,
                       y_fake: torch.Tensor | None) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
-        """``((real logits, real class logits), (fake logits, fake class logits))``; class logits may be None."""
+        """``((real logits, real aux), (fake logits, fake aux))``; aux may be None."""
         if not self.joint_d:  # BatchNorm in D: separate real and fake batches, as DCGAN does
-            return self._d_update(real, y_real, with_aux=True), self._d_update(fake, y_fake, with_aux=True)
+            return self.d_forward(real, y_real), self.d_forward(fake, y_fake)
         y = None if y_real is None else torch.cat([y_real, y_fake])
         n = real.shape[0]
-        logits, cls = self._d_update(torch.cat([real, fake]), y, with_aux=True)
-        return (logits[:n], None if cls is None else cls[:n]), (logits[n:], None if cls is None else cls[n:])
-
-    def _labelled_class_logits(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """D's class logits on the next extra batch of labelled reals, and its labels (``latent.labelled_batch``).
-
-        A forward of its own (never in the adversarial batch), through the same input hooks as the reals (instance
-        noise: the class head sees what it sees on real images) and, for a D with BatchNorm, with the running
-        statistics left alone (:func:`_batch_stats_only`).
-        """
-        x, y, _ = self.labelled_sampler.next()
-        with self._autocast(), _batch_stats_only(self.D):
-            _, cls = self._d_update(self._d_input(x), None, with_aux=True)
-        return cls, y
+        logits, aux = self.d_forward(torch.cat([real, fake]), y)
+        return (logits[:n], None if aux is None else aux[:n]), (logits[n:], None if aux is None else aux[n:])
 
     def step(self) -> dict[str, Any]:
         """One training step: ``cfg.d_steps`` D updates, then one G update. Returns the (device) record."""
-        cfg, n = self.cfg, self.cfg.batch_size
+        cfg, n, d_labels = self.cfg, self.cfg.batch_size, self.code.d_labels
         record: dict[str, Any] = {}
         for _ in range(cfg.d_steps):
             real, *rest = self.sampler.next()
             y_real = rest[0] if rest else None
             z, y_fake = self._latent(n)
-            with torch.no_grad(), self._autocast():
+            with torch.no_grad(), self.autocast():
                 fake = self._g(z, y_fake)
-            d_labels = self.latent.d_labels
-            with self._autocast():
-                (real_logits, real_cls), (fake_logits, fake_cls) = self._discriminate(
-                    self._d_input(real), d_labels(y_real), self._d_input(fake), d_labels(y_fake))
-            terms = discriminator_loss(real_logits.float(), fake_logits.float(), cfg.label_smoothing)
-            extra = self._labelled_class_logits() if self.labelled_sampler is not None else ()
-            loss_d, aux_terms = self.latent.d_loss(terms["loss_d"], real_cls, y_real, fake_cls, y_fake, *extra)
+            real, fake = self.d_input(real), self.d_input(fake)
+            with self.autocast():
+                (real_logits, real_aux), (fake_logits, fake_aux) = self._discriminate(
+                    real, d_labels(y_real), fake, d_labels(y_fake))
+            terms = discriminator_loss(real_logits.float(), fake_logits.float())
+            batch = DBatch(real, y_real, fake, y_fake, real_logits, fake_logits, real_aux, fake_aux)
+            loss_d, d_terms = self._objective("d", terms["loss_d"], batch)
             self.d_logits = (real_logits.detach(), fake_logits.detach())
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            self._before_update("d", self.D, record)
-            self.opt_d.step()
+            self._update("d", loss_d, record)
         self.D.requires_grad_(False)  # G's backward pass needs no gradients for D's weights
         try:
             z, y_fake = self._latent(n)
-            with self._autocast():
-                g_logits, g_cls = self._d(self._d_input(self._g(z, y_fake)), self.latent.d_labels(y_fake),
-                                          with_aux=True)
+            with self.autocast():
+                fake = self.d_input(self._g(z, y_fake))
+                g_logits, g_aux = self._d(fake, d_labels(y_fake), with_aux=True)
             loss_g = generator_loss(g_logits.float(), cfg.loss)
-            objective_g, aux_g = self.latent.g_loss(loss_g, g_cls, y_fake, self.prior)
-            self.opt_g.zero_grad(set_to_none=True)
-            objective_g.backward()
-            self._before_update("g", self.G, record)
-            self.opt_g.step()
+            objective_g, g_terms = self._objective("g", loss_g, GBatch(z, y_fake, fake, g_logits, g_aux))
+            self._update("g", objective_g, record)
         finally:
             self.D.requires_grad_(True)
         self.step_count += 1
         with torch.no_grad():
-            record.update({k: v.detach() for k, v in (*terms.items(), *aux_terms.items(), *aux_g.items())})
+            record.update({k: v.detach() for k, v in (*terms.items(), *d_terms.items(), *g_terms.items())})
             record.update(loss_g=loss_g.detach(), d_real=torch.sigmoid(real_logits.float()).mean(),
                           d_fake=torch.sigmoid(fake_logits.float()).mean())
         record["lr_g"] = self.opt_g.param_groups[0]["lr"]
@@ -351,7 +348,7 @@ class Trainer:
                          y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """z and G's labels for sampling: given ``y``, else classes in turn (0, 1, 2, ...) or drawn components."""
         prior = prior or self.prior
-        if self.latent.component_to_g:
+        if self.code.component_to_g:
             return prior.sample_with_components(n, self.device, generator, components=y)
         z = prior.sample(n, self.device, generator)
         if y is None and self.G.n_classes:
@@ -408,22 +405,34 @@ class Trainer:
             raise ValueError(f"sample_with_components needs a mixture prior (latent.mixture_k > 0), not {self.prior!r}")
         gen = generator or torch.Generator(device=self.device).manual_seed(self.cfg.seed + 3)
         z, k = self.prior.sample_with_components(n, self.device, gen, components=components)
-        return self.generate(z, k if self.latent.component_to_g else None), k.cpu()
+        return self.generate(z, k if self.code.component_to_g else None), k.cpu()
+
+    @property
+    def sampling_G(self) -> nn.Module:
+        """The generator that sampling and evaluation use: G, unless a hook chooses another (e.g. an EMA of G)."""
+        for h in reversed(self.hooks):
+            g = h.sampling_generator(self)
+            if g is not None:
+                return g
+        return self.G
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """G(z[, y]) in eval mode, on the CPU, in the data's own space, for latent vectors chosen by the caller."""
+        """G(z[, y]) in eval mode, on the CPU, in the data's own space, for latent vectors chosen by the caller.
+
+        G here is :attr:`sampling_G`."""
         if z.dim() != 2 or z.shape[1] != self.G.z_dim:
             raise ValueError(f"z has shape {tuple(z.shape)}: expected (n, {self.G.z_dim}), the generator's z_dim")
         if self.G.n_classes and y is None:
             raise ValueError(f"this generator is conditional (it takes {self.G.n_classes} labels): pass labels y")
         z = z.to(self.device)
-        was_training = self.G.training
-        self.G.eval()
+        g = self.sampling_G
+        was_training = g.training
+        g.eval()
         try:
-            out = self.G(z, None if y is None else y.to(self.device))
+            out = g(z, None if y is None else y.to(self.device))
         finally:
-            self.G.train(was_training)
+            g.train(was_training)
         return out.float().cpu()
 
     def _snapshot(self, n: int | None) -> torch.Tensor:
@@ -445,34 +454,49 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "sampler": self.sampler.state_dict(),
             "z_generator": self.z_generator.get_state(),
-            "hooks": [h.state_dict() for h in self.hooks],
+            "hooks": {key: h.state_dict() for key, h in _keyed(self.hooks).items()},
             "history": self.history,
             "elapsed": self._elapsed,
             "rng": rng_state(),
             "world_size": self.dist.world_size,
         }
-        if self.labelled_sampler is not None:
-            state["labelled_sampler"] = self.labelled_sampler.state_dict()
+        if self.cfg.amp == "fp16":
+            state["scalers"] = {which: scaler.state_dict() for which, scaler in self.scalers.items()}
         if self.preset is not None:
             state["preset"] = self.preset
         return state
 
+    def _hook_states(self, state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The checkpoint's hook states by key; format 1 kept them as a list in hook order (see
+        :meth:`Hook.state_from_format1`)."""
+        hooks = _keyed(self.hooks)
+        if state["format"] == 1:
+            positional = iter(state["hooks"])
+            states = {key: h.state_from_format1(state, positional) for key, h in hooks.items()}
+            if next(positional, None) is not None:
+                raise ValueError(f"the checkpoint holds {len(state['hooks'])} hook state(s), more than this trainer's "
+                                 "hooks take: pass the same hooks, in the same order, to resume")
+            return states
+        states = dict(state["hooks"])
+        if set(states) != set(hooks):
+            raise ValueError(f"the checkpoint holds states for the hooks {sorted(states)} but this trainer has the "
+                             f"hooks {sorted(hooks)}: pass the same hooks to resume")
+        return states
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}")
-        if len(state["hooks"]) != len(self.hooks):
-            raise ValueError(f"the checkpoint holds {len(state['hooks'])} hook state(s) but this trainer has "
-                             f"{len(self.hooks)} hook(s): pass the same hooks, in the same order, to resume")
+        if state.get("format") not in (1, CHECKPOINT_FORMAT):
+            raise ValueError(f"checkpoint format {state.get('format')!r} is not one of (1, {CHECKPOINT_FORMAT})")
+        states = self._hook_states(state)
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.sampler.load_state_dict(state["sampler"])
-        if self.labelled_sampler is not None:
-            self.labelled_sampler.load_state_dict(state["labelled_sampler"])
         self.z_generator.set_state(state["z_generator"])
-        for h, s in zip(self.hooks, state["hooks"]):
-            h.load_state_dict(s)
+        for key, h in _keyed(self.hooks).items():
+            h.load_state_dict(states[key])
+        for which, scaler_state in state.get("scalers", {}).items():
+            self.scalers[which].load_state_dict(scaler_state)
         self.history = list(state["history"])
         self.step_count = int(state["step"])
         self._elapsed = float(state.get("elapsed", 0.0))

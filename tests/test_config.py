@@ -12,7 +12,7 @@ from gantricks.config import resolve_device
 
 def test_defaults_are_the_plain_gan():
     cfg = TrainConfig()
-    assert (cfg.dataset, cfg.loss, cfg.label_smoothing, cfg.n_classes, cfg.amp) == ("ring8", "ns", 0.0, 0, None)
+    assert (cfg.dataset, cfg.loss, cfg.smoothing.real, cfg.n_classes, cfg.amp) == ("ring8", "ns", 0.0, 0, None)
     assert cfg.resolved_model == "mlp2d" and cfg.resolved_z_dim == 2
     mnist = TrainConfig(dataset="mnist")
     assert mnist.resolved_model == "mlp" and mnist.resolved_z_dim == 64
@@ -20,7 +20,7 @@ def test_defaults_are_the_plain_gan():
 
 @pytest.mark.parametrize("field, value", [
     ("dataset", "cifar10"), ("model", "resnet"), ("steps", 0), ("steps", 1.5), ("batch_size", -1),
-    ("d_steps", 0), ("loss", "hinge"), ("label_smoothing", 0.7), ("z_dim", 0), ("output", "relu"),
+    ("d_steps", 0), ("loss", "hinge"), ("z_dim", 0), ("output", "relu"),
     ("n_classes", 1), ("seed", -3), ("device", "tpu"), ("amp", "fp8"), ("sync_every", 0),
     ("checkpoint_every", -1), ("mnist_source", "web"), ("data_size", 0), ("compile", "yes"),
 ])

@@ -38,7 +38,7 @@ def _params(t: Trainer) -> list[torch.Tensor]:
 
 
 def _no_batchnorm_models(cfg: TrainConfig, shape) -> tuple[torch.nn.Module, torch.nn.Module]:
-    return MLP2DGenerator(cfg.latent_dim, batch_norm=False), MLP2DDiscriminator()
+    return MLP2DGenerator(cfg.build_prior().dim, batch_norm=False), MLP2DDiscriminator()
 
 
 def _free_port() -> int:

