@@ -165,7 +165,7 @@ class Trainer:
             h.setup(self)
 
     def hook(self, key: str) -> Hook:
-        """The hook saved under ``key`` (:attr:`Hook.key`), e.g. ``trainer.hook("acgan")``."""
+        """The hook saved under ``key`` (:attr:`Hook.key`; the keys are in the checkpoint's ``hooks``)."""
         hooks = _keyed(self.hooks)
         if key not in hooks:
             raise KeyError(f"no hook {key!r}: this trainer has {sorted(hooks)}")
