@@ -23,9 +23,13 @@ cell's count; if there is no room (that cell has count 1), every later count is 
 counts inside ``execute_result`` outputs), which is exactly what running the install cell first would have given.
 Outputs of the other cells are never touched.
 
-``check`` fails when a notebook's stamp is missing or stale, or its stored outputs are incomplete: every
-non-empty code cell executed, in increasing order from top to bottom, no ``error`` output, and widget state stored
-for every widget the outputs show.
+The repository the badge and the install cell point at is :mod:`gantricks.repository`'s ``URL`` and ``BRANCH``
+(the one place a fork changes). ``stamp`` also writes them into ``_config.yml``'s ``repository`` section (only
+those two values; its comments and layout are kept), which Jupyter Book reads for its own buttons.
+
+``check`` fails when ``_config.yml``'s repository disagrees with the package's, when a notebook's stamp is missing
+or stale, or when its stored outputs are incomplete: every non-empty code cell executed, in increasing order from
+top to bottom, no ``error`` output, and widget state stored for every widget the outputs show.
 
 ``execute`` re-runs notebooks in place with nbclient on a fresh kernel, with the notebook's folder (``book/``)
 as the working directory; with ``--quick`` the kernel gets ``GANTRICKS_QUICK=1``. Widget state is stored by
@@ -39,12 +43,15 @@ import argparse
 import base64
 import copy
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import yaml
+
+from . import repository as repo_source
 
 STAMP_KEY = "gantricks"
 BADGE = "colab-badge"
@@ -112,21 +119,86 @@ def toc_notebooks(root: Path) -> list[Path]:
 
 
 def repository(config: dict[str, Any]) -> tuple[str, str, str]:
-    """``(url, branch, path_to_book)`` from the ``repository`` section of ``_config.yml``."""
+    """``(url, branch, path_to_book)`` from the ``repository`` section of a book configuration."""
     repo = config.get("repository") or {}
-    url = str(repo.get("url", "")).rstrip("/")
-    if url.endswith(".git"):
-        url = url[: -len(".git")]
-    if not url.startswith("https://github.com/") or url.count("/") != 4:
-        raise ValueError(f"_config.yml repository.url must be https://github.com/<org>/<repo>, not {url!r}")
+    try:
+        url = repo_source.normalize(str(repo.get("url", "")))
+    except ValueError as err:
+        raise ValueError(f"_config.yml repository.url: {err}") from None
     return url, str(repo.get("branch") or "main"), str(repo.get("path_to_book") or "").strip("/")
+
+
+def with_package_repository(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` whose ``repository.url``/``branch`` are :mod:`gantricks.repository`'s (what stamps use)."""
+    repo = dict(config.get("repository") or {})
+    repo.update(url=repo_source.URL, branch=repo_source.BRANCH)
+    return {**config, "repository": repo}
+
+
+def config_problems(config: dict[str, Any]) -> list[str]:
+    """Where ``_config.yml``'s ``repository`` section disagrees with :mod:`gantricks.repository` (empty: agrees)."""
+    repo = config.get("repository") or {}
+    problems = []
+    for key, expected in (("url", repo_source.URL), ("branch", repo_source.BRANCH)):
+        value = repo.get(key)
+        if key == "url":
+            try:
+                value = repo_source.normalize(str(value))
+            except ValueError:
+                pass
+        if value != expected:
+            problems.append(f"_config.yml: repository.{key} is {value!r}, but gantricks/repository.py says "
+                            f"{expected!r} (run: python -m gantricks.book_tools stamp)")
+    return problems
+
+
+def set_repository(text: str, values: dict[str, str]) -> str:
+    """``_config.yml``'s text with ``repository.<key>: value`` set for each of ``values``; all else kept as it is."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if re.match(r"repository\s*:", line)), None)
+    if start is not None and not re.match(r"repository:\s*(#.*)?$", lines[start]):
+        raise ValueError(f"_config.yml: could not set repository {values}: write the section in block style, "
+                         "one 'key: value' per line")
+    if start is None:
+        block = "".join(f"  {key}: {value}\n" for key, value in values.items())
+        return text + ("" if not text or text.endswith("\n") else "\n") + "\nrepository:\n" + block
+    end = start + 1
+    while end < len(lines) and (lines[end][:1] in (" ", "\t") or not lines[end].strip()):
+        end += 1
+    indent = next((re.match(r"[ \t]*", lines[i]).group(0) for i in range(start + 1, end) if lines[i].strip()), "  ")
+    for key, value in values.items():
+        pattern = re.compile(rf"^([ \t]+{re.escape(key)}:)[ \t]*[^#\n]*?([ \t]+#[^\n]*)?(\r?\n)?$")
+        for i in range(start + 1, end):
+            m = pattern.match(lines[i])
+            if m:
+                lines[i] = f"{m.group(1)} {value}{m.group(2) or ''}{m.group(3) or ''}"
+                break
+        else:
+            lines.insert(start + 1, f"{indent}{key}: {value}\n")
+            end += 1
+    new = "".join(lines)
+    parsed = (yaml.safe_load(new) or {}).get("repository") or {}
+    if any(str(parsed.get(key)) != value for key, value in values.items()):
+        raise ValueError(f"_config.yml: could not set repository {values}: its section did not parse back to them")
+    return new
+
+
+def sync_config(root: Path) -> bool:
+    """Write :mod:`gantricks.repository`'s URL and branch into ``root/_config.yml``; return whether it changed."""
+    path = root / "_config.yml"
+    text = path.read_text(encoding="utf-8")
+    new = set_repository(text, {"url": repo_source.URL, "branch": repo_source.BRANCH})
+    if new == text:
+        return False
+    path.write_text(new, encoding="utf-8")
+    return True
 
 
 def colab_url(config: dict[str, Any], relpath: str) -> str:
     """The Colab URL that opens the notebook at ``relpath`` (relative to the book root) from GitHub."""
     url, branch, path_to_book = repository(config)
     path = f"{path_to_book}/{relpath}" if path_to_book else relpath
-    return f"https://colab.research.google.com/github/{url.removeprefix('https://github.com/')}/blob/{branch}/{path}"
+    return repo_source.colab_url(path, url, branch)
 
 
 # --------------------------------------------------------------------------------------------- stamping
@@ -138,6 +210,7 @@ def badge_source(config: dict[str, Any], relpath: str) -> str:
 def install_source(config: dict[str, Any]) -> str:
     """Source of the hidden first code cell that installs gantricks on Colab only."""
     url, branch, _ = repository(config)
+    requirement = repo_source.pip_requirement("offline", url, branch)
     return (
         "# Colab only: install gantricks (this cell is hidden in the book and does nothing elsewhere).\n"
         "try:\n"
@@ -147,7 +220,7 @@ def install_source(config: dict[str, Any]) -> str:
         "except ImportError:\n"
         "    IN_COLAB = False\n"
         "if IN_COLAB:\n"
-        f'    %pip install -q "gantricks[offline] @ git+{url}@{branch}"'
+        f'    %pip install -q "{requirement}"'
     )
 
 
@@ -203,8 +276,11 @@ def stamp_notebook(nb: Any, config: dict[str, Any], relpath: str) -> Any:
 
 
 def stamp_file(path: Path, root: Path, config: dict[str, Any] | None = None) -> bool:
-    """Stamp the notebook at ``path`` in place; return whether the file changed."""
-    config = load_config(root) if config is None else config
+    """Stamp the notebook at ``path`` in place; return whether the file changed.
+
+    ``config`` defaults to ``_config.yml`` with :mod:`gantricks.repository`'s URL and branch.
+    """
+    config = with_package_repository(load_config(root)) if config is None else config
     nb = nbformat.read(path, as_version=4)
     stamped = stamp_notebook(nb, config, book_relpath(path, root, config))
     if stamped == nb:
@@ -256,9 +332,10 @@ def stamp_problems(nb: Any, config: dict[str, Any], relpath: str) -> list[str]:
 
 
 def check(root: Path) -> list[str]:
-    """Every problem with every notebook in the toc, as ``"<path>: <problem>"`` lines."""
-    config = load_config(root)
-    problems = []
+    """Every problem with ``_config.yml``'s repository and with every notebook in the toc, one line each."""
+    on_disk = load_config(root)
+    problems = config_problems(on_disk)
+    config = with_package_repository(on_disk)
     for path in toc_notebooks(root):
         rel = path.relative_to(root).as_posix()
         if not path.exists():
@@ -301,8 +378,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gantricks.book_tools", description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, default=None, help="repository root (default: found from cwd)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("stamp", help="write the Colab badge and install cell into every toc notebook")
-    sub.add_parser("check", help="fail if a stamp is missing/stale or stored outputs are incomplete")
+    sub.add_parser("stamp", help="write the Colab badge and install cell into every toc notebook, and the "
+                   "repository (gantricks/repository.py) into _config.yml")
+    sub.add_parser("check", help="fail if _config.yml's repository disagrees with the package's, a stamp is "
+                   "missing/stale or stored outputs are incomplete")
     ex = sub.add_parser("execute", help="re-execute notebooks in place (default: all in the toc), then stamp")
     ex.add_argument("--quick", action="store_true", help="run with GANTRICKS_QUICK=1 (small budgets)")
     ex.add_argument("notebooks", nargs="*", type=Path)
@@ -310,7 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     root = find_root(args.root)
 
     if args.command == "stamp":
-        config = load_config(root)
+        if sync_config(root):
+            print(f"wrote repository {repo_source.URL} (branch {repo_source.BRANCH}) into _config.yml")
+        config = with_package_repository(load_config(root))
         for path in toc_notebooks(root):
             if path.exists() and stamp_file(path, root, config):
                 print(f"stamped {path.relative_to(root)}")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from . import repository as _repository
 from .checkpoint import write_csv as save_csv
 from .config import TrainConfig, merge_fields
 from .presets import run_preset
@@ -32,8 +33,9 @@ __all__ = ["RESULTS_URL", "comparison_table", "evaluate", "evaluate_2d", "evalua
            "label_agreement", "load_grid", "load_results", "run_grid", "save_csv", "summarize", "truncation_sweep",
            "versus_baseline"]
 
-RESULTS_URL = "https://raw.githubusercontent.com/gantricks/gantricks/main/book/results/"
-"""Where :func:`load_results` fetches a stored results file that is not on disk (e.g. in Colab)."""
+RESULTS_URL = _repository.raw_url("book/results/")
+"""Where :func:`load_results` fetches a stored results file that is not on disk (e.g. in Colab): ``book/results/``
+on the branch of :mod:`gantricks.repository`, the one place that names the repository."""
 
 Evaluator = Callable[[Trainer], Mapping[str, float]]
 
@@ -295,16 +297,34 @@ def load_results(name: str, folder: str | os.PathLike = "results", url: str | No
     """A stored results or grid file of the book (``folder/name``, JSON), as the chapters show it.
 
     When the file is missing (a chapter opened in Colab, where only the package is installed) it is downloaded from
-    ``url + name`` into ``folder`` first; ``url=None`` makes a missing file a ``FileNotFoundError`` instead.
+    ``url + name`` into ``folder`` first (written whole or not at all); ``url=None`` makes a missing file a
+    ``FileNotFoundError`` instead. A download that fails (offline, a fork that has not pushed its results) is a
+    ``FileNotFoundError`` whose one-line message names the file, the address and the reason.
     """
     path = os.path.join(os.fspath(folder), name)
     if not os.path.isfile(path):
         if url is None:
             raise FileNotFoundError(f"load_results: {path!r} does not exist")
+        import tempfile
         import urllib.request
 
-        os.makedirs(os.fspath(folder), exist_ok=True)
-        urllib.request.urlretrieve(url + name, path)
+        source = url + name
+        try:
+            with urllib.request.urlopen(source, timeout=60) as response:
+                data = response.read()
+            json.loads(data)
+        except (OSError, ValueError) as err:  # URLError and HTTPError are OSErrors; ValueError: not JSON
+            reason = str(getattr(err, "reason", None) or err).strip().splitlines()
+            raise FileNotFoundError(
+                f"load_results: {path!r} is not on disk and could not be fetched from {source} "
+                f"({type(err).__name__}: {reason[0] if reason else ''}); run the chapter from a clone of the "
+                "repository (python -m gantricks ablate writes results files) or pass url= where they are published"
+            ) from err
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".load_results-", suffix=".part")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
