@@ -74,6 +74,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                        "PacGAN's modes / high_quality / kl; for MNIST digits_covered / kl / frechet under the "
                        "digit classifier (named in the output).")
     p.add_argument("--n", type=int, default=None, help="generated samples (default 2,500 for 2D, 2,000 for MNIST)")
+    p.add_argument("--metric", choices=("default", "fid"), default="default",
+                   help="default: the metrics above; fid: FID and KID with Inception-v3 (Heusel et al. 2017; "
+                   "Binkowski et al. 2018) against torchvision's MNIST test digits (default --n 10,000); needs "
+                   "pip install 'gantricks[fid]' and the Inception weights and MNIST downloadable (e.g. Colab)")
     _add_run_args(p)
 
 
@@ -240,6 +244,16 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.n is not None and args.n <= 0:
         parser.error(f"--n {args.n}: expected a positive integer")
     trainer = _load_run(args, parser)
+    if args.metric == "fid":
+        from .fid import FIDUnavailable, fid_metrics
+
+        try:
+            scores = fid_metrics(trainer, args.n, args.seed)
+        except (FIDUnavailable, ValueError) as err:
+            parser.error(str(err))
+        print(json.dumps({"run": args.run_dir, "step": trainer.step_count, "dataset": trainer.cfg.dataset,
+                          "data_source": trainer.data_source, **scores, "torch": torch.__version__}, indent=2))
+        return 0
     out = {"run": args.run_dir, "step": trainer.step_count, "dataset": trainer.cfg.dataset,
            "data_source": trainer.data_source, **evaluate(trainer, args.n, args.seed)}
     if trainer.cfg.dataset == "mnist":
