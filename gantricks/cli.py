@@ -139,7 +139,7 @@ _RESUMABLE = {"steps", "device", "progress", "checkpoint_every", "sync_every"}
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from . import distributed
-    from .train import CHECKPOINT_NAME, Trainer
+    from .train import CHECKPOINT_NAME, NonFiniteLossError, Trainer
 
     flags = config_fields(args)
     if args.resume:
@@ -175,6 +175,9 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
               f"-> {out}", file=sys.stderr)
     try:
         trainer.fit(out_dir=out)
+    except NonFiniteLossError as err:  # its message says the step and that the last checkpoint is intact
+        print(f"python -m gantricks train: {err}", file=sys.stderr)
+        return 1
     finally:
         distributed.cleanup()
     last = trainer.history[-1]

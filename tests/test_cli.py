@@ -77,3 +77,18 @@ def test_module_entry_point_help_lists_every_flag():
                  "--mixture-learnable", "--mixture-spread", "--mixture-scale", "--mixture-to-g",
                  "--mixture-sigma-penalty"):
         assert flag in out
+
+
+def test_a_diverged_run_is_one_clear_line_and_exit_1(tmp_path, capsys):
+    code = main(["train", "--out", str(tmp_path / "run"), "--steps", "30", "--lr-g", "1e30", "--lr-d", "1e30",
+                 "--batch-size", "16", "--data-size", "200", "--no-progress", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 1 and "non-finite loss at step" in err and "Traceback" not in err
+
+
+def test_the_checkpoint_has_the_mode_of_the_other_outputs(tmp_path):
+    run = tmp_path / "run"
+    main(["train", "--out", str(run), "--steps", "2", "--batch-size", "16", "--data-size", "200", "--no-progress",
+          "--device", "cpu"])
+    modes = {name: (run / name).stat().st_mode & 0o777 for name in ("checkpoint.pt", "history.csv", "config.json")}
+    assert len(set(modes.values())) == 1, modes
