@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 import typing
 from typing import Any
 
@@ -36,7 +37,7 @@ def _dest(section: str, name: str) -> str:
 def _type_kwargs(cls: type, f: dataclasses.Field) -> dict[str, Any]:
     hint = typing.get_type_hints(cls)[f.name]
     args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+    if typing.get_origin(hint) in (typing.Union, getattr(types, "UnionType", None)) and len(args) == 1:
         hint = args[0]  # X | None
     if hint is bool:
         return {"action": argparse.BooleanOptionalAction}
