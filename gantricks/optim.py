@@ -50,6 +50,9 @@ OPTIMIZER_FIELDS: dict[str, tuple[str, ...]] = {
 OPTIM_PRESETS: dict[str, dict[str, Any]] = {
     "dcgan": {"name": "adam", "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999),
               "source": "Radford et al. 2016 (DCGAN), section 4: Adam, lr 2e-4, beta1 0.5"},
+    "pacgan": {"name": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "betas": (0.8, 0.999),
+               "source": "PacGAN's 2D experiments (Lin et al. 2018; code fjxmlzn/PacGAN, synthetic_data_experiments "
+                         "config.py): Adam, learning_rate 1e-4, beta1 0.8 for both networks (Blocks' beta2 0.999)"},
     "ttur-sagan": {"name": "adam", "lr_g": 1e-4, "lr_d": 4e-4, "betas": (0.0, 0.9),
                    "source": "two time-scales (TTUR, Heusel et al. 2017) with SAGAN's values (Zhang et al. 2019, "
                              "section 5): D lr 4e-4, G lr 1e-4, Adam betas (0, 0.9)"},

@@ -208,10 +208,26 @@ class Trainer:
 
     def _update(self, which: str, objective: torch.Tensor, record: dict[str, Any]) -> None:
         """Backward pass, hooks on the gradients, optimiser step for network ``which`` (loss-scaled in fp16)."""
-        model, opt, scaler = (self.D, self.opt_d, self.scalers["d"]) if which == "d" else \
-            (self.G, self.opt_g, self.scalers["g"])
+        self._backward(which, objective)
+        self._apply(which, record)
+
+    def _parts(self, which: str) -> tuple[nn.Module, torch.optim.Optimizer, torch.amp.GradScaler]:
+        return (self.D, self.opt_d, self.scalers["d"]) if which == "d" else (self.G, self.opt_g, self.scalers["g"])
+
+    def _backward(self, which: str, objective: torch.Tensor, only_own: bool = False) -> None:
+        """Network ``which``'s gradients of ``objective`` (``only_own``: into its own weights only, keeping the
+        graph for the other network's backward pass, as the simultaneous update needs)."""
+        model, opt, scaler = self._parts(which)
         opt.zero_grad(set_to_none=True)
-        scaler.scale(objective).backward()
+        if only_own:
+            scaler.scale(objective).backward(inputs=[p for p in model.parameters() if p.requires_grad],
+                                             retain_graph=which == "d")
+        else:
+            scaler.scale(objective).backward()
+
+    def _apply(self, which: str, record: dict[str, Any]) -> None:
+        """Hooks on network ``which``'s gradients (unscaled), then its optimiser step."""
+        model, opt, scaler = self._parts(which)
         scaler.unscale_(opt)
         record[f"grad_norm_{which}"] = _grad_norm(model)
         for h in self.hooks:
@@ -232,9 +248,58 @@ class Trainer:
         return (logits[:n], None if aux is None else aux[:n]), (logits[n:], None if aux is None else aux[n:])
 
     def step(self) -> dict[str, Any]:
-        """One training step: ``cfg.d_steps`` D updates, then one G update. Returns the (device) record."""
-        cfg, n, d_labels = self.cfg, self.cfg.batch_size, self.code.d_labels
+        """One training step: ``cfg.d_steps`` D updates, then one G update, or with ``cfg.update="simultaneous"``
+        both networks' gradients at the same weights and then both updates. Returns the (device) record."""
         record: dict[str, Any] = {}
+        if self.cfg.update == "simultaneous":
+            logs = self._step_simultaneous(record)
+        else:
+            logs = self._step_alternating(record)
+        self.step_count += 1
+        terms, d_terms, g_terms, loss_g, real_logits, fake_logits = logs
+        with torch.no_grad():
+            record.update({k: v.detach() for k, v in (*terms.items(), *d_terms.items(), *g_terms.items())})
+            record.update(loss_g=loss_g.detach(), d_real=torch.sigmoid(real_logits.float()).mean(),
+                          d_fake=torch.sigmoid(fake_logits.float()).mean())
+        record["lr_g"] = self.opt_g.param_groups[0]["lr"]
+        record["lr_d"] = self.opt_d.param_groups[0]["lr"]
+        for h in self.hooks:
+            h.on_step_end(self.step_count, record, self)
+        record["step"] = self.step_count
+        record["time"] = self.elapsed
+        self._pending.append(record)
+        if self.step_count % self.cfg.sync_every == 0:
+            self.flush()
+        return record
+
+    def _step_simultaneous(self, record: dict[str, Any]) -> tuple[Any, ...]:
+        """One batch, one forward pass: D's and G's gradients at the same weights (D's from its loss, G's from the
+        generator loss on the same fakes), then both optimiser steps; PacGAN's code (after ALI's) trains this way."""
+        cfg, n, d_labels = self.cfg, self.cfg.batch_size, self.code.d_labels
+        real, *rest = self.sampler.next()
+        y_real = rest[0] if rest else None
+        z, y_fake = self._latent(n)
+        with self.autocast():
+            fake = self.d_input(self._g(z, y_fake))
+        real = self.d_input(real)
+        with self.autocast():
+            (real_logits, real_aux), (fake_logits, fake_aux) = self._discriminate(
+                real, d_labels(y_real), fake, d_labels(y_fake))
+        terms = discriminator_loss(real_logits.float(), fake_logits.float())
+        batch = DBatch(real, y_real, fake, y_fake, real_logits, fake_logits, real_aux, fake_aux)
+        loss_d, d_terms = self._objective("d", terms["loss_d"], batch)
+        loss_g = generator_loss(fake_logits.float(), cfg.loss)
+        objective_g, g_terms = self._objective("g", loss_g, GBatch(z, y_fake, fake, fake_logits, fake_aux))
+        self.d_logits = (real_logits.detach(), fake_logits.detach())
+        self._backward("d", loss_d, only_own=True)
+        self._backward("g", objective_g, only_own=True)
+        self._apply("d", record)
+        self._apply("g", record)
+        return terms, d_terms, g_terms, loss_g, real_logits, fake_logits
+
+    def _step_alternating(self, record: dict[str, Any]) -> tuple[Any, ...]:
+        """``cfg.d_steps`` D updates, each on a fresh batch and fresh z, then one G update on fresh z."""
+        cfg, n, d_labels = self.cfg, self.cfg.batch_size, self.code.d_labels
         for _ in range(cfg.d_steps):
             real, *rest = self.sampler.next()
             y_real = rest[0] if rest else None
@@ -261,21 +326,7 @@ class Trainer:
             self._update("g", objective_g, record)
         finally:
             self.D.requires_grad_(True)
-        self.step_count += 1
-        with torch.no_grad():
-            record.update({k: v.detach() for k, v in (*terms.items(), *d_terms.items(), *g_terms.items())})
-            record.update(loss_g=loss_g.detach(), d_real=torch.sigmoid(real_logits.float()).mean(),
-                          d_fake=torch.sigmoid(fake_logits.float()).mean())
-        record["lr_g"] = self.opt_g.param_groups[0]["lr"]
-        record["lr_d"] = self.opt_d.param_groups[0]["lr"]
-        for h in self.hooks:
-            h.on_step_end(self.step_count, record, self)
-        record["step"] = self.step_count
-        record["time"] = self.elapsed
-        self._pending.append(record)
-        if self.step_count % cfg.sync_every == 0:
-            self.flush()
-        return record
+        return terms, d_terms, g_terms, loss_g, real_logits, fake_logits
 
     def flush(self) -> None:
         """Read pending records back from the device into :attr:`history`; stop on a non-finite loss."""
