@@ -110,6 +110,8 @@ class TrainConfig:
                          "steps (PacGAN's code)", Choice(UPDATES))
     d_arch: str = option("mlp", "the 2D discriminator's units: mlp (LeakyReLU) or maxout (5 pieces, PacGAN)",
                          Choice(D_ARCHS))
+    width: int | None = option(None, "DCGAN's base channel count (default 64; G and D scale with it)",
+                               optional(positive_int))
     init: str = option("torch", "weight init: torch (PyTorch's defaults) or normal (N(0, 0.02) weights, zero "
                        "biases: DCGAN, PacGAN)", Choice(INITS))
     z_dim: int | None = option(None, "latent size (default 64 for mnist, 2 for 2D)", optional(positive_int))
@@ -165,6 +167,8 @@ class TrainConfig:
         if self.d_arch != "mlp" and self.resolved_model != "mlp2d":
             fail("d_arch", self.d_arch, f"maxout units are for the 2D discriminator (model 'mlp2d'), not "
                  f"{self.resolved_model!r}")
+        if self.width is not None and self.resolved_model != "dcgan":
+            fail("width", self.width, f"it sets the DCGAN's channels; model {self.resolved_model!r} has fixed widths")
         if self.update == "simultaneous" and self.d_steps != 1:
             fail("update", self.update, f"a simultaneous update takes one D and one G gradient per step; set "
                  f"d_steps=1 (got {self.d_steps})")

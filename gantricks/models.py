@@ -295,7 +295,8 @@ def build_models(cfg: TrainConfig, data_shape: Sequence[int]) -> tuple[nn.Module
     if name == "mlp":
         g, dis = MLPGenerator(z, shape, output=cfg.output, n_classes=kg), MLPDiscriminator(shape, **d)
     elif name == "dcgan":
-        g, dis = DCGANGenerator(z, output=cfg.output, n_classes=kg), DCGANDiscriminator(**d)
+        c = cfg.width or 64
+        g, dis = DCGANGenerator(z, c, output=cfg.output, n_classes=kg), DCGANDiscriminator(c, **d)
     else:
         g, dis = MLP2DGenerator(z, n_classes=kg), MLP2DDiscriminator(**d, arch=cfg.d_arch)
     return init_weights(g, cfg.init), init_weights(dis, cfg.init)

@@ -434,3 +434,40 @@ def plot_results(rows: Sequence[Mapping[str, Any]], metric: str, by: str = "conf
     if title:
         ax.set_title(title)
     return fig
+
+
+def plot_curves(rows: Sequence[Mapping[str, Any]], metric: str, by: str = "config", ax: Axes | None = None,
+                title: str | None = None, x: str = "step", target: float | None = None) -> Figure:
+    """Learning curves of one metric (``ablate --curve-every``; :mod:`gantricks.curves`): per group, the mean over
+    seeds as a line, the band from the lowest to the highest seed, and each seed as a thin line, against ``x``
+    (``"step"``, or ``"seconds"`` of training, the seeds' mean at each step). ``target`` draws a dashed level.
+    """
+    from .curves import summarize_curves
+
+    if x not in ("step", "seconds"):
+        raise ValueError(f"plot_curves: x={x!r} is invalid: expected 'step' or 'seconds'")
+    summary = summarize_curves(rows, metric, by)
+    if not summary:
+        raise ValueError(f"plot_curves: no row has a curve of {metric!r} (run ablate with --curve-every)")
+    fig, ax = _new_axes(ax, (5.0, 3.2))
+    for i, (group, s) in enumerate(summary.items()):
+        color = f"C{i}"
+        members = [r["curve"] for r in rows if r[by] == group and r.get("curve") and metric in r["curve"]]
+        if x == "seconds":
+            secs = summarize_curves(rows, "seconds", by)[group]
+            xs = dict(zip(secs["step"], secs["mean"]))
+            xv = [xs[st] for st in s["step"]]
+        else:
+            xv = s["step"]
+        for c in members:
+            ax.plot(c[x], c[metric], color=color, lw=0.5, alpha=0.35)
+        ax.fill_between(xv, s["min"], s["max"], color=color, alpha=0.12, lw=0)
+        ax.plot(xv, s["mean"], color=color, lw=2, label=f"{group} (n={len(members)})")
+    if target is not None:
+        ax.axhline(target, color="0.3", ls="--", lw=1)
+    ax.set_xlabel("training seconds" if x == "seconds" else "step")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=8, frameon=False)
+    if title:
+        ax.set_title(title)
+    return fig

@@ -117,3 +117,15 @@ def test_logit_losses_stay_finite_where_sigmoid_bce_saturates():
     assert prob.item() == 1.0  # the probability form has already lost the information:
     clamped = torch.nn.functional.binary_cross_entropy(prob, torch.zeros(1))
     assert clamped.item() == 100.0  # BCELoss clamps log(0) at -100 instead of the true 40
+
+
+def test_the_dcgan_width_sets_its_channels_and_is_refused_elsewhere():
+    from gantricks.config import TrainConfig
+    from gantricks.models import build_models
+
+    g, d = build_models(TrainConfig(dataset="mnist", model="dcgan", width=16), (1, 28, 28))
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [16, 32]
+    assert g(torch.randn(3, 64)).shape == (3, 1, 28, 28) and d(torch.randn(3, 1, 28, 28)).shape == (3,)
+    with pytest.raises(ValueError, match=r"width=16 is invalid: it sets the DCGAN's channels; model 'mlp2d'"):
+        TrainConfig(width=16)

@@ -252,3 +252,24 @@ def test_scatter_grid_panels() -> None:
         assert ax.get_legend() is None
     with pytest.raises(ValueError, match="titles has 2 entries for 5 panels"):
         scatter_grid(fakes, titles=["a", "b"])
+
+
+def test_plot_curves_draws_mean_band_and_seeds():
+    from gantricks.viz import plot_curves
+
+    rows = [{"config": "a", "curve": {"step": [10, 20], "seconds": [1.0, 2.0], "modes": [4.0, 8.0]}},
+            {"config": "a", "curve": {"step": [10, 20], "seconds": [3.0, 4.0], "modes": [6.0, 6.0]}},
+            {"config": "b", "curve": {"step": [10, 20], "seconds": [1.0, 2.0], "modes": [1.0, 2.0]}}]
+    fig = plot_curves(rows, "modes", target=8)
+    ax = fig.axes[0]
+    means = [line for line in ax.lines if line.get_linewidth() == 2]
+    assert [list(m.get_ydata()) for m in means] == [[5.0, 7.0], [1.0, 2.0]]
+    assert len(ax.lines) == 2 + 3 + 1  # two means, three seeds, the target
+    assert ax.get_legend_handles_labels()[1] == ["a (n=2)", "b (n=1)"]
+    by_time = plot_curves(rows, "modes", x="seconds").axes[0]
+    assert list(by_time.lines[2].get_xdata()) == [2.0, 3.0]  # group a's mean seconds at steps 10 and 20
+    plt.close("all")
+    with pytest.raises(ValueError, match="no row has a curve of 'kl'"):
+        plot_curves(rows, "kl")
+    with pytest.raises(ValueError, match="x='time' is invalid"):
+        plot_curves(rows, "modes", x="time")
