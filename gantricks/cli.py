@@ -373,7 +373,8 @@ def _presets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     for name, entry in RUN_PRESETS.items():
         only = f"\n  datasets: {', '.join(entry['datasets'])} only" if "datasets" in entry else ""
-        print(f"{name}  ({entry['chapter']})\n  fields:   {json.dumps(entry['fields'])}\n"
+        per = "".join(f"\n  {d}: {json.dumps(f)}" for d, f in entry.get("for_dataset", {}).items())
+        print(f"{name}  ({entry['chapter']})\n  fields:   {json.dumps(entry['fields'])}{per}\n"
               f"  evidence: {entry['evidence']}{only}")
     return 0
 

@@ -2,11 +2,14 @@
 
 ``python -m gantricks train --preset NAME --dataset ring8|grid25|mnist ...`` starts from one; ``python -m gantricks
 presets`` lists them. Each entry of :data:`RUN_PRESETS` holds ``fields`` (TrainConfig fields, nested sections as
-dicts; never ``dataset``, ``steps`` or ``seed``, which the user picks), ``chapter`` (the notebook that measures it),
-``evidence`` (the measured numbers that justify it) and, where a preset needs labels, ``datasets`` (the datasets it
-applies to; absent means all). Adding a preset is adding one entry. Precedence, lowest
-first: the preset's fields, then a config's own fields (a grid file's ``base`` and config), then command-line flags
-(or :func:`run_preset`'s overrides), each merged section by section (:func:`gantricks.config.merge_fields`).
+dicts; never ``dataset``, ``steps`` or ``seed``), ``chapter`` (the notebook that measures it), ``evidence`` (the
+measured numbers that justify it), where a preset needs labels ``datasets`` (the datasets it applies to; absent means
+all), and where a recipe differs per dataset ``for_dataset`` (``{dataset: {fields}}``, merged over ``fields``; it may
+set ``steps``, the budget the evidence was measured at, since a learning-rate schedule is part of a recipe only
+together with its length). Adding a preset is adding one entry. Precedence, lowest first: the preset's fields, its
+fields for the dataset, then a config's own fields (a grid file's ``base`` and config), then command-line flags (or
+:func:`run_preset`'s overrides), each merged section by section (:func:`gantricks.config.merge_fields`); the user
+always picks the dataset and the seed, and may override the steps.
 """
 
 from __future__ import annotations
@@ -75,12 +78,17 @@ RUN_PRESETS["all-tricks"] = {
 }
 
 
-def preset_fields(name: str) -> dict[str, Any]:
-    """A copy of preset ``name``'s fields; an unknown name is a ``ValueError`` that lists the presets."""
+def preset_fields(name: str, dataset: str | None = None) -> dict[str, Any]:
+    """A copy of preset ``name``'s fields (with its fields for ``dataset`` merged over them, when given); an unknown
+    name is a ``ValueError`` that lists the presets."""
     if name not in RUN_PRESETS:
         raise ValueError(f"preset={name!r} is invalid: allowed values are {tuple(RUN_PRESETS)} "
                          "(python -m gantricks presets describes them)")
-    return copy.deepcopy(RUN_PRESETS[name]["fields"])
+    entry = RUN_PRESETS[name]
+    fields = copy.deepcopy(entry["fields"])
+    if dataset is not None and dataset in entry.get("for_dataset", {}):
+        fields = merge_fields(fields, copy.deepcopy(entry["for_dataset"][dataset]))
+    return fields
 
 
 def check_dataset(name: str, dataset: str) -> None:
@@ -97,6 +105,7 @@ def run_preset(name: str, /, **overrides: Any) -> TrainConfig:
     >>> run_preset("noise", dataset="mnist", noise={"instance_anneal_steps": 10}).noise.instance_sigma
     0.5
     """
-    fields = merge_fields(preset_fields(name), overrides)
-    check_dataset(name, fields.get("dataset", TrainConfig.dataset))
+    dataset = overrides.get("dataset", TrainConfig.dataset)
+    fields = merge_fields(preset_fields(name, dataset if isinstance(dataset, str) else None), overrides)
+    check_dataset(name, dataset)
     return TrainConfig.from_dict(fields)

@@ -19,10 +19,13 @@ USER_FIELDS = {"dataset", "steps", "seed"}  # the user's choice, never a preset'
 @pytest.mark.parametrize("name", list(RUN_PRESETS))
 def test_every_preset_is_well_formed_and_builds_for_every_dataset(name):
     entry = RUN_PRESETS[name]
-    assert {"fields", "chapter", "evidence"} <= set(entry) <= {"fields", "chapter", "evidence", "datasets"}
-    assert re.fullmatch(r"book/\d\d_\w+\.ipynb", entry["chapter"])
+    assert {"fields", "chapter", "evidence"} <= set(entry) <= {"fields", "chapter", "evidence", "datasets",
+                                                                "for_dataset"}
+    assert re.fullmatch(r"book/(\d\d_\w+|how_we_measure)\.ipynb", entry["chapter"])
     assert isinstance(entry["evidence"], str) and entry["evidence"]
     assert not USER_FIELDS & set(entry["fields"]), f"preset {name!r} sets {USER_FIELDS & set(entry['fields'])}"
+    for fields in entry.get("for_dataset", {}).values():  # a recipe's budget may be the steps it was measured at
+        assert not {"dataset", "seed"} & set(fields)
     allowed = entry.get("datasets", DATASETS)
     assert allowed and set(allowed) <= set(DATASETS)
     for dataset in DATASETS:
@@ -32,7 +35,9 @@ def test_every_preset_is_well_formed_and_builds_for_every_dataset(name):
             continue
         cfg = run_preset(name, dataset=dataset, steps=7, seed=3)
         assert isinstance(cfg, TrainConfig) and (cfg.dataset, cfg.steps, cfg.seed) == (dataset, 7, 3)
-        assert cfg == TrainConfig.from_dict(merge_fields(entry["fields"], {"dataset": dataset, "steps": 7, "seed": 3}))
+        own = entry.get("for_dataset", {}).get(dataset, {})
+        assert cfg == TrainConfig.from_dict(merge_fields(entry["fields"], own,
+                                                         {"dataset": dataset, "steps": 7, "seed": 3}))
 
 
 def test_the_presets_are_the_measured_configs():
@@ -162,3 +167,17 @@ def test_cli_presets_lists_every_preset(capsys):
     out = capsys.readouterr().out
     for name, entry in RUN_PRESETS.items():
         assert re.search(rf"^{re.escape(name)}\b", out, re.M) and entry["chapter"] in out and entry["evidence"] in out
+
+
+def test_a_preset_may_hold_a_recipe_per_dataset_with_its_budget(monkeypatch, tmp_path):
+    monkeypatch.setitem(RUN_PRESETS, "recipe", {
+        "fields": {"batch_size": 64}, "chapter": "book/how_we_measure.ipynb", "evidence": "a test",
+        "for_dataset": {"grid25": {"steps": 30, "schedule": {"kind": "linear"}}}})
+    assert run_preset("recipe", dataset="ring8") == TrainConfig(batch_size=64)
+    grid = run_preset("recipe", dataset="grid25")
+    assert (grid.batch_size, grid.steps, grid.schedule.kind) == (64, 30, "linear")
+    assert run_preset("recipe", dataset="grid25", steps=9, schedule={"final": 0.5}).steps == 9
+    assert run_preset("recipe", dataset="grid25", schedule={"final": 0.5}).schedule.kind == "linear"
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps({"base": {"preset": "recipe"}, "configs": {"g": {"dataset": "grid25"}}}))
+    assert load_grid(path)["g"] == grid
