@@ -24,8 +24,10 @@ that :func:`gantricks.experiments.run_grid` would, for one config and many seeds
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -428,9 +430,21 @@ class BatchedTrainer:
         return trainer
 
 
+def _start(cfg: TrainConfig, seeds: Sequence[int], run_dir: str | None, compile: str | None) -> BatchedTrainer:
+    """A batched trainer: resumed from ``run_dir``'s checkpoint when it holds this very config and seeds, else new."""
+    path = None if run_dir is None else os.path.join(run_dir, BATCHED_CHECKPOINT_NAME)
+    if path is not None and os.path.isfile(path):
+        state = load_checkpoint(path)
+        if TrainConfig.from_dict(state["config"]) == cfg and list(state["seeds"]) == list(seeds):
+            trainer = BatchedTrainer(cfg, seeds, compile=compile)
+            trainer.load_state_dict(state)
+            return trainer
+    return BatchedTrainer(cfg, seeds, compile=compile)
+
+
 def run_batched(cfg: TrainConfig, seeds: Sequence[int], evaluate: Callable[[Trainer], Mapping[str, float]] | None
-                = None, curve_steps: Sequence[int] | None = None, name: str = "config", compile: str | None = None
-                ) -> list[dict[str, Any]]:
+                = None, curve_steps: Sequence[int] | None = None, name: str = "config", compile: str | None = None,
+                run_dir: str | os.PathLike | None = None, checkpoint_every: int = 0) -> list[dict[str, Any]]:
     """``cfg`` with every seed of ``seeds`` trained as one :class:`BatchedTrainer`, as rows of ``run_grid``.
 
     Each row is ``{"config": name, "seed", metrics..., "seconds"}``, ``seconds`` being the member's share (1/K) of
@@ -438,33 +452,61 @@ def run_batched(cfg: TrainConfig, seeds: Sequence[int], evaluate: Callable[[Trai
     (default :func:`gantricks.experiments.evaluate`) runs on each member as a plain ``Trainer``. ``curve_steps``:
     evaluate at these steps too; the row then holds ``curve`` (columns step, seconds, metrics), ``train_seconds``
     and, for a 2D mixture, ``ttq_step`` and ``ttq_seconds`` (:mod:`gantricks.curves`), as ``run_grid`` writes them.
+    With ``run_dir``, a checkpoint is written there at every curve point and every ``checkpoint_every`` steps, a
+    rerun resumes from it (if it holds the same config and seeds), and it is removed when the rows are made.
+    (A resumed run evaluates only the curve points still ahead of it.)
     """
-    from .curves import columns, target_for, time_to_quality
     from .experiments import evaluate as default_evaluate
 
     evaluate = evaluate or default_evaluate
     t0 = time.perf_counter()
-    bt = BatchedTrainer(cfg.replace(progress=False), seeds, compile=compile)
-    at = sorted({*(curve_steps or ()), cfg.steps})
+    folder = None if run_dir is None else os.fspath(run_dir)
+    bt = _start(cfg.replace(progress=False), seeds, folder, compile)
+    stops = set(range(checkpoint_every, cfg.steps, checkpoint_every)) if checkpoint_every and folder else set()
+    at = {*(curve_steps or ()), cfg.steps}
+    points_path = None if folder is None else os.path.join(folder, "points.json")
     points: list[list[dict[str, float]]] = [[] for _ in bt.seeds]
-    for s in at:
+    if bt.step_count and points_path is not None and os.path.isfile(points_path):
+        with open(points_path, encoding="utf-8") as f:
+            points = [[p for p in member if p["step"] <= bt.step_count] for member in json.load(f)]
+    for s in sorted(at | stops):
+        if s <= bt.step_count:
+            continue
         bt.fit(steps=s)
-        for k in range(bt.k):
-            metrics = {m: float(v) for m, v in evaluate(bt.member(k)).items()}
-            points[k].append({"step": s, "seconds": bt.elapsed / bt.k, **metrics})
+        if s in at:
+            for k in range(bt.k):
+                metrics = {m: float(v) for m, v in evaluate(bt.member(k)).items()}
+                points[k].append({"step": s, "seconds": bt.elapsed / bt.k, **metrics})
+        if folder is not None and s < cfg.steps:
+            bt.save(folder)
+            with open(points_path + ".tmp", "w", encoding="utf-8") as f:
+                json.dump(points, f)
+            os.replace(points_path + ".tmp", points_path)
     total = time.perf_counter() - t0
-    rows = []
-    for k, seed in enumerate(bt.seeds):
-        last = {m: v for m, v in points[k][-1].items() if m not in ("step", "seconds")}
-        row: dict[str, Any] = {"config": name, "seed": seed, **last, "seconds": total / bt.k,
-                               "batch_seconds": total, "batched": bt.k}
-        if curve_steps:
-            row["train_seconds"] = bt.elapsed / bt.k
-            row["curve"] = columns(points[k])
-            goal = target_for(cfg.dataset)
-            if goal is not None:
-                reached = time_to_quality(points[k], goal)
-                row["ttq_step"] = None if reached is None else reached["step"]
-                row["ttq_seconds"] = None if reached is None else reached["seconds"]
-        rows.append(row)
+    rows = [_row(name, seed, points[k], total, bt, cfg if curve_steps else None) for k, seed in enumerate(bt.seeds)]
+    for path in ([] if folder is None else [os.path.join(folder, BATCHED_CHECKPOINT_NAME), points_path]):
+        if os.path.isfile(path):
+            os.remove(path)
+    if folder is not None:
+        with contextlib.suppress(OSError):  # the folder, and its parents while empty
+            os.removedirs(folder)
     return rows
+
+
+def _row(name: str, seed: int, points: list[dict[str, float]], total: float, bt: BatchedTrainer,
+         curve_cfg: TrainConfig | None) -> dict[str, Any]:
+    """One member's row in ``run_grid``'s format (with ``curve`` and time to quality when ``curve_cfg`` is given)."""
+    from .curves import columns, target_for, time_to_quality
+
+    last = {m: v for m, v in points[-1].items() if m not in ("step", "seconds")}
+    row: dict[str, Any] = {"config": name, "seed": seed, **last, "seconds": total / bt.k, "batch_seconds": total,
+                           "batched": bt.k}
+    if curve_cfg is not None:
+        row["train_seconds"] = bt.elapsed / bt.k
+        row["curve"] = columns(points)
+        goal = target_for(curve_cfg.dataset)
+        if goal is not None:
+            reached = time_to_quality(points, goal)
+            row["ttq_step"] = None if reached is None else reached["step"]
+            row["ttq_seconds"] = None if reached is None else reached["seconds"]
+    return row

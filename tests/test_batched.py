@@ -174,6 +174,33 @@ def test_run_batched_rows_as_run_grid():
     assert rows[1]["mean_x"] == pytest.approx(metric(separate)["mean_x"], abs=1e-5)
 
 
+def test_run_batched_resumes_an_interrupted_batch(tmp_path):
+    calls, die = [], []
+
+    class Killed(Exception):
+        pass
+
+    def metric(trainer: Trainer) -> dict[str, float]:
+        calls.append(trainer.step_count)
+        if trainer.step_count == 6 and die:  # the interrupted attempt dies evaluating step 6
+            raise Killed
+        return {"mean_x": float(trainer.sample(64).mean())}
+
+    cfg = small(steps=6)
+    straight = run_batched(cfg, SEEDS[:2], evaluate=metric, curve_steps=[2])
+    calls.clear()
+    die.append(True)
+    with pytest.raises(Killed):
+        run_batched(cfg, SEEDS[:2], evaluate=metric, curve_steps=[2], run_dir=tmp_path, checkpoint_every=4)
+    assert calls == [2, 2, 6] and (tmp_path / "batched_checkpoint.pt").is_file()
+    die.clear()
+    resumed = run_batched(cfg, SEEDS[:2], evaluate=metric, curve_steps=[2], run_dir=tmp_path, checkpoint_every=4)
+    assert calls[3:] == [6, 6]  # only the steps after the checkpoint (step 4) trained and were evaluated again
+    for a, b in zip(straight, resumed):
+        assert a["mean_x"] == b["mean_x"] and a["curve"]["mean_x"] == b["curve"]["mean_x"]
+    assert not (tmp_path / "batched_checkpoint.pt").exists() and not (tmp_path / "points.json").exists()
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_batched_cuda_equals_separate_runs():
     cfg = small(device="cuda", update="simultaneous", d_arch="maxout", optim={"preset": "momentum"})
