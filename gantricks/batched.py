@@ -159,9 +159,14 @@ class _Stacked:
                 t.copy_(state[name])
 
     def grad_norm(self) -> torch.Tensor:
-        """Each member's gradient norm over all its parameters, ``(K,)`` (as the loop's ``_grad_norm``)."""
-        norms = [p.grad.flatten(1).norm(dim=1) for p in self.params.values() if p.grad is not None]
-        return torch.linalg.vector_norm(torch.stack(norms), dim=0)
+        """Each member's gradient norm over all its parameters, ``(K,)`` (as the loop's ``_grad_norm``), in a few
+        kernels (one concatenation, one norm accumulated in float64 so that one long sum loses nothing against the
+        loop's norm of per-parameter norms) rather than two per parameter."""
+        grads = [p.grad.flatten(1) for p in self.params.values() if p.grad is not None]
+        if not grads:
+            return torch.zeros(len(next(iter(self.params.values()))))
+        wide = torch.float64 if grads[0].device.type != "mps" else torch.float32  # MPS has no float64
+        return torch.linalg.vector_norm(torch.cat(grads, dim=1), dim=1, dtype=wide).float()
 
 
 def _member_optimizer_state(opt: torch.optim.Optimizer, params: Sequence[torch.Tensor], k: int) -> dict[str, Any]:
