@@ -199,6 +199,10 @@ class BatchedTrainer:
         data, shared, self.data_sources = self._data()
         gs, ds = self._members(data.shape[1:] if shared else data.shape[2:])
         self.G, self.D = _Stacked(gs, compile), _Stacked(ds, compile)
+        self.compiled = compile is not None
+        if self.compiled and cfg.update == "simultaneous" and self.D.has_batchnorm:
+            raise ValueError(f"compile={compile!r} with update='simultaneous' needs a discriminator without "
+                             "BatchNorm (its one-backward form runs D twice on the fakes); use compile=None")
         o = cfg.optim
         self.opt_g = build_optimizer(self.G.parameters(), o, o.lr_g, self.device)
         self.opt_d = build_optimizer(self.D.parameters(), o, o.lr_d, self.device, betas=o.betas_d)
@@ -297,11 +301,29 @@ class BatchedTrainer:
         real = self.sampler.next()
         z = self._latent(self.cfg.batch_size)
         fake = self.G(z)
+        if self.compiled:
+            return self._simultaneous_one_backward(real, fake, record)
         real_logits, fake_logits = self._discriminate(real, fake)
         terms = self._d_loss(real_logits.float(), fake_logits.float())
         loss_g = self._g_loss(fake_logits.float())
         self._backward("d", terms["loss_d"].sum(), only_own=True)
         self._backward("g", loss_g.sum(), only_own=True)
+        self._apply("d", record)
+        self._apply("g", record)
+        return terms, loss_g, real_logits, fake_logits
+
+    def _simultaneous_one_backward(self, real: torch.Tensor, fake: torch.Tensor, record: dict[str, Any]
+                                   ) -> tuple[Any, ...]:
+        """The simultaneous update in one backward pass, as compiled graphs need (they run each backward once, with
+        no retained graph): D's loss on ``fake`` detached, G's loss through a second D pass with D's weights
+        detached. The same gradients as the loop's two backward passes, for one more D forward pass on the fakes."""
+        real_logits, fake_logits = self._discriminate(real, fake.detach())
+        terms = self._d_loss(real_logits.float(), fake_logits.float())
+        frozen = {name: p.detach() for name, p in self.D.params.items()}
+        loss_g = self._g_loss(self.D.fn(frozen, self.D.buffers, fake).float())
+        self.opt_d.zero_grad(set_to_none=True)
+        self.opt_g.zero_grad(set_to_none=True)
+        (terms["loss_d"].sum() + loss_g.sum()).backward()
         self._apply("d", record)
         self._apply("g", record)
         return terms, loss_g, real_logits, fake_logits
