@@ -27,7 +27,7 @@ import shlex
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -77,8 +77,10 @@ def time_batched(cfg: TrainConfig, seeds: Sequence[int], steps: int, warmup: int
 
 
 def bench(cfg: TrainConfig, ks: Sequence[int], steps: int, warmup: int, repeats: int, device: torch.device,
-          compile_mode: str | None, log: Any, separate_max: int) -> list[dict[str, Any]]:
-    """Interleaved repeats of both arms for every K; one result entry per K."""
+          compile_mode: str | None, log: Any, separate_max: int,
+          on_repeat: Callable[[list[dict[str, Any]]], None] = lambda _: None) -> list[dict[str, Any]]:
+    """Interleaved repeats of both arms for every K; one result entry per K (also given to ``on_repeat`` after
+    every repeat, so a run cut short keeps what it measured)."""
     times: dict[tuple[int, str], list[float]] = {(k, arm): [] for k in ks for arm in ("separate", "batched")}
     arms = [(k, arm) for k in ks for arm in ("separate", "batched")]
     for r in range(repeats):
@@ -88,7 +90,14 @@ def bench(cfg: TrainConfig, ks: Sequence[int], steps: int, warmup: int, repeats:
                  else time_batched(cfg, seeds, steps, warmup, device, compile_mode))
             times[(k, arm)].append(t)
             log(f"repeat {r + 1}/{repeats}: K={k} {arm}: {t:.3f} s")
-    one_run = statistics.median(t for t in times[(ks[0], "separate")]) / ks[0]  # a single unbatched run
+        on_repeat(summarise(times, ks, steps, separate_max))
+    return summarise(times, ks, steps, separate_max)
+
+
+def summarise(times: dict[tuple[int, str], list[float]], ks: Sequence[int], steps: int, separate_max: int
+              ) -> list[dict[str, Any]]:
+    """Medians and median ratios per K from the timings so far."""
+    one_run = statistics.median(times[(ks[0], "separate")]) / ks[0]  # a single unbatched run
     out = []
     for k in ks:
         sep, bat = times[(k, "separate")], times[(k, "batched")]
@@ -165,16 +174,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "config": cfg.to_dict(),
         "compile": args.compile, "repeats": args.repeats, "warmup": warmup, "separate_max": args.separate_max,
     }
-    results["results"] = bench(cfg, ks, steps, warmup, args.repeats, device, args.compile, log, args.separate_max)
+
+    def save(entries: list[dict[str, Any]]) -> None:
+        results["results"] = entries
+        if args.out:
+            os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+            with open(args.out + ".tmp", "w", encoding="utf-8") as f:
+                json.dump(results, f, indent=2)
+            os.replace(args.out + ".tmp", args.out)
+
+    save(bench(cfg, ks, steps, warmup, args.repeats, device, args.compile, log, args.separate_max, save))
     print(f"bench_batched: {results['device']} ({results['device_name']}), {results['threads']} threads, torch "
           f"{results['torch']}; PacGAN's protocol on {args.dataset}, {steps} timed steps per run; medians of "
           f"{args.repeats} interleaved repeats")
     print(format_table(results))
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2)
-        os.replace(args.out + ".tmp", args.out)
         print(f"wrote {args.out}")
     return 0
 

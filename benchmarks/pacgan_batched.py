@@ -81,8 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           checkpoint_every=args.checkpoint_every)
         rows = [r for r in rows if r["config"] != name] + new
         _save_rows(args.out, rows, command)
-        print(f"[{name}] {len(seeds)} seeds x {grid[name].steps} steps in {new[0]['batch_seconds']:.0f} s "
-              f"(batched); wrote {args.out}", flush=True)
+        print(f"[{name}] {len(seeds)} seeds x {grid[name].steps} steps, batched: {new[0]['batch_train_seconds']:.0f} s "
+              f"of training ({new[0]['batch_seconds']:.0f} s in this call); wrote {args.out}", flush=True)
     shown = [r for r in rows if r["config"] in names]
     print(format_table(summarize(shown, list(METRICS)), METRICS))
     for name in names:
@@ -90,8 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if pub:
             print(f"published ({grid[name].dataset}, plain GAN): {pub['modes']} modes, {pub['high_quality']:.3f} "
                   "high quality")
-    print(json.dumps({"seconds_per_config": {n: next((r["batch_seconds"] for r in rows if r["config"] == n), None)
-                                             for n in names}}))
+    print(json.dumps({"train_seconds_per_config": {n: next((r.get("batch_train_seconds") for r in rows
+                                                             if r["config"] == n), None) for n in names}}))
     return 0
 
 

@@ -457,16 +457,17 @@ class BatchedTrainer:
         return trainer
 
 
-def _start(cfg: TrainConfig, seeds: Sequence[int], run_dir: str | None, compile: str | None) -> BatchedTrainer:
-    """A batched trainer: resumed from ``run_dir``'s checkpoint when it holds this very config and seeds, else new."""
+def _start(cfg: TrainConfig, seeds: Sequence[int], run_dir: str | None, compile: str | None
+           ) -> tuple[BatchedTrainer, bool]:
+    """``(trainer, resumed)``: resumed from ``run_dir``'s checkpoint when it holds this very config and seeds."""
     path = None if run_dir is None else os.path.join(run_dir, BATCHED_CHECKPOINT_NAME)
     if path is not None and os.path.isfile(path):
         state = load_checkpoint(path)
         if TrainConfig.from_dict(state["config"]) == cfg and list(state["seeds"]) == list(seeds):
             trainer = BatchedTrainer(cfg, seeds, compile=compile)
             trainer.load_state_dict(state)
-            return trainer
-    return BatchedTrainer(cfg, seeds, compile=compile)
+            return trainer, True
+    return BatchedTrainer(cfg, seeds, compile=compile), False
 
 
 def run_batched(cfg: TrainConfig, seeds: Sequence[int], evaluate: Callable[[Trainer], Mapping[str, float]] | None
@@ -475,10 +476,12 @@ def run_batched(cfg: TrainConfig, seeds: Sequence[int], evaluate: Callable[[Trai
     """``cfg`` with every seed of ``seeds`` trained as one :class:`BatchedTrainer`, as rows of ``run_grid``.
 
     Each row is ``{"config": name, "seed", metrics..., "seconds"}``, ``seconds`` being the member's share (1/K) of
-    the batch's wall time, with ``batch_seconds`` (the whole batch) and ``batched`` (K) beside it. ``evaluate``
-    (default :func:`gantricks.experiments.evaluate`) runs on each member as a plain ``Trainer``. ``curve_steps``:
-    evaluate at these steps too; the row then holds ``curve`` (columns step, seconds, metrics), ``train_seconds``
-    and, for a 2D mixture, ``ttq_step`` and ``ttq_seconds`` (:mod:`gantricks.curves`), as ``run_grid`` writes them.
+    the batch's wall time in this call, with ``batch_seconds`` (the whole batch, this call), ``batch_train_seconds``
+    (the batch's training time, before a resume too), ``batched`` (K) and, after a resume, ``resumed`` beside it.
+    ``evaluate`` (default :func:`gantricks.experiments.evaluate`) runs on each member as a plain ``Trainer``.
+    ``curve_steps``: evaluate at these steps too; the row then holds ``curve`` (columns step, seconds, metrics),
+    ``train_seconds`` and, for a 2D mixture, ``ttq_step`` and ``ttq_seconds`` (:mod:`gantricks.curves`), as
+    ``run_grid`` writes them.
     With ``run_dir``, a checkpoint is written there at every curve point and every ``checkpoint_every`` steps, a
     rerun resumes from it (if it holds the same config and seeds), and it is removed when the rows are made.
     (A resumed run evaluates only the curve points still ahead of it.)
@@ -488,7 +491,7 @@ def run_batched(cfg: TrainConfig, seeds: Sequence[int], evaluate: Callable[[Trai
     evaluate = evaluate or default_evaluate
     t0 = time.perf_counter()
     folder = None if run_dir is None else os.fspath(run_dir)
-    bt = _start(cfg.replace(progress=False), seeds, folder, compile)
+    bt, resumed = _start(cfg.replace(progress=False), seeds, folder, compile)
     stops = set(range(checkpoint_every, cfg.steps, checkpoint_every)) if checkpoint_every and folder else set()
     at = {*(curve_steps or ()), cfg.steps}
     points_path = None if folder is None else os.path.join(folder, "points.json")
@@ -511,6 +514,8 @@ def run_batched(cfg: TrainConfig, seeds: Sequence[int], evaluate: Callable[[Trai
             os.replace(points_path + ".tmp", points_path)
     total = time.perf_counter() - t0
     rows = [_row(name, seed, points[k], total, bt, cfg if curve_steps else None) for k, seed in enumerate(bt.seeds)]
+    for row in rows:
+        row.update({"batch_train_seconds": bt.elapsed, **({"resumed": True} if resumed else {})})
     for path in ([] if folder is None else [os.path.join(folder, BATCHED_CHECKPOINT_NAME), points_path]):
         if os.path.isfile(path):
             os.remove(path)

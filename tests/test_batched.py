@@ -206,6 +206,7 @@ def test_run_batched_resumes_an_interrupted_batch(tmp_path):
     assert calls[3:] == [6, 6]  # only the steps after the checkpoint (step 4) trained and were evaluated again
     for a, b in zip(straight, resumed):
         assert a["mean_x"] == b["mean_x"] and a["curve"]["mean_x"] == b["curve"]["mean_x"]
+        assert b["resumed"] and "resumed" not in a and b["batch_train_seconds"] > 0
     assert not (tmp_path / "batched_checkpoint.pt").exists() and not (tmp_path / "points.json").exists()
 
 
