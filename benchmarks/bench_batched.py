@@ -9,8 +9,9 @@ host disturbs both arms of a repeat alike. ``runs' worth`` is K times the batche
 steps/s: how many unbatched runs the batched model's throughput is worth.
 
 The default config is PacGAN's 2D protocol (run preset ``pacgan``: maxout D, N(0, 0.02) init, simultaneous
-update, Adam 1e-4 / 0.8, batch 100) on ring8. ``--compile reduce-overhead`` (CUDA) records the batched model's G
-and D calls as CUDA graphs through ``torch.compile``; compilation happens in the warm-up.
+update, Adam 1e-4 / 0.8, batch 100) on ring8. ``--compile cuda-graph`` (CUDA) captures the batched model's whole
+step as one CUDA graph (:mod:`gantricks.batched_graph`); ``--compile reduce-overhead`` records G's and D's calls as
+CUDA graphs through ``torch.compile``. Capture and compilation happen in the warm-up.
 
     python benchmarks/bench_batched.py --out benchmarks/results/bench_batched_cpu.json
     python benchmarks/bench_batched.py --device cuda --ks 1,10,50 --out benchmarks/results/bench_batched_cuda.json
@@ -138,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="ring8", choices=("ring8", "grid25"))
     p.add_argument("--data-size", type=int, default=100_000, help="points drawn from the mixture per seed")
     p.add_argument("--compile", default=None, choices=[m for m in COMPILE_MODES if m],
-                   help="torch.compile the batched G and D calls (reduce-overhead: CUDA graphs)")
+                   help="cuda-graph: the whole batched step as one CUDA graph; the others: torch.compile of the "
+                   "batched G and D calls in that mode (reduce-overhead: CUDA graphs)")
     p.add_argument("--out", default=None, metavar="FILE.json", help="write every timing as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p

@@ -6,15 +6,15 @@
 #
 # It refuses to run without a CUDA device (the CUDA tests would only skip). Phases, each with its own time limit:
 #   tests    the tests whose names contain "cuda" (pytest -k cuda): bf16 autocast and torch.compile train, the
-#            batched seeds equal separate runs on CUDA and train under CUDA graphs, and with 2+ GPUs torchrun +
-#            NCCL + SyncBatchNorm train;
+#            batched seeds equal separate runs on CUDA and train the same under both kinds of CUDA graphs, and with
+#            2+ GPUs torchrun + NCCL + SyncBatchNorm train;
 #   loop     the loop benchmark against the seed's loop on this GPU (469 steps = one MNIST epoch per run; every fast
 #            path incl. bf16 for the DCGAN), then torch.compile: RESULTS_DIR/bench_loop_cuda{,_compile}.json;
-#   batched  K seeds as one batched model against K separate runs, K = 1, 10, 50 eager and K = 10, 50 with CUDA
-#            graphs (torch.compile mode "reduce-overhead"): RESULTS_DIR/bench_batched_cuda{,_graphs}.json;
+#   batched  K seeds as one batched model against K separate runs, K = 1, 10, 50, eager and with the whole step
+#            as one CUDA graph (gantricks.batched_graph): RESULTS_DIR/bench_batched_cuda{,_graphs}.json;
 #   pacgan   PacGAN's plain-GAN protocol at its full budget, 10 seeds x 400,000 steps on ring8 and on grid25 (the two
-#            datasets as two processes side by side, each dataset's seeds as one batched model, CUDA graphs first,
-#            eager if the graphs fail): book/results/pacgan_2d_gpu.json. Its batches checkpoint every 20,000 steps
+#            datasets as two processes side by side, each dataset's seeds as one batched model: the whole step as a
+#            CUDA graph, else torch.compile's CUDA graphs, else eager): book/results/pacgan_2d_gpu.json. Its batches checkpoint every 20,000 steps
 #            into book/results/pacgan_2d_gpu_<dataset>.runs/, so if its time limit cuts them short,
 #            `PHASES=pacgan bash benchmarks/gpu_check.sh` resumes them (set PACGAN_LIMIT, seconds, for a longer try).
 set -uo pipefail
@@ -66,23 +66,28 @@ fi
 if phase batched; then
   run 50 "batched seeds, eager (K = 1, 10, 50)" "$PY" benchmarks/bench_batched.py --device cuda --ks 1,10,50 \
     --steps 200 --warmup 20 --repeats 2 --separate-max 5 --out "$RESULTS/bench_batched_cuda.json"
-  # each K compiles its own graphs in its warm-up (tens of seconds), so only K = 10 and 50, once
-  run 75 "batched seeds, CUDA graphs (K = 10, 50)" "$PY" benchmarks/bench_batched.py --device cuda \
-    --ks 10,50 --steps 200 --warmup 30 --repeats 1 --separate-max 2 --compile reduce-overhead \
+  run 75 "batched seeds, the whole step as one CUDA graph (K = 1, 10, 50)" "$PY" benchmarks/bench_batched.py \
+    --device cuda --ks 1,10,50 --steps 200 --warmup 20 --repeats 2 --separate-max 5 --compile cuda-graph \
     --out "$RESULTS/bench_batched_cuda_graphs.json"
 fi
 
-pacgan() {  # pacgan DATASET: the dataset's 10 seeds as one batched model, CUDA graphs first, eager if they fail
-  local out="book/results/pacgan_2d_gpu_$1.json" start=$SECONDS rc
-  timeout "$PACGAN_LIMIT" "$PY" benchmarks/pacgan_batched.py --device cuda --configs "$1" --seeds 10 \
-    --compile reduce-overhead --out "$out"
-  rc=$?
-  if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ $((PACGAN_LIMIT - (SECONDS - start))) -gt 10 ]; then
-    echo "pacgan $1: CUDA graphs failed (exit $rc); eager from the last checkpoint"
-    timeout $((PACGAN_LIMIT - (SECONDS - start))) "$PY" benchmarks/pacgan_batched.py --device cuda \
-      --configs "$1" --seeds 10 --out "$out"
+pacgan() {  # pacgan DATASET: its 10 seeds as one batched model: the whole step as a CUDA graph, else
+  # torch.compile's CUDA graphs, else eager; each try resumes from the last checkpoint of the one before
+  local out="book/results/pacgan_2d_gpu_$1.json" start=$SECONDS rc=1 left mode
+  for mode in cuda-graph reduce-overhead eager; do
+    left=$((PACGAN_LIMIT - (SECONDS - start)))
+    [ "$left" -gt 10 ] || break
+    echo "pacgan $1: --compile $mode (${left} s left)"
+    if [ "$mode" = eager ]; then
+      timeout "$left" "$PY" benchmarks/pacgan_batched.py --device cuda --configs "$1" --seeds 10 --out "$out"
+    else
+      timeout "$left" "$PY" benchmarks/pacgan_batched.py --device cuda --configs "$1" --seeds 10 \
+        --compile "$mode" --out "$out"
+    fi
     rc=$?
-  fi
+    if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]; then break; fi
+    echo "pacgan $1: --compile $mode failed (exit $rc)"
+  done
   return "$rc"
 }
 

@@ -9,7 +9,7 @@ checkpoints every ``--checkpoint-every`` steps into ``OUT`` without ``.json`` pl
 short by a time limit resumes where it stopped when the same command is run again; configs with rows already in
 ``OUT`` are skipped.
 
-    python benchmarks/pacgan_batched.py --device cuda --compile reduce-overhead          # the full protocol
+    python benchmarks/pacgan_batched.py --device cuda --compile cuda-graph               # the full protocol
     python benchmarks/pacgan_batched.py --device cpu --steps 200 --seeds 2 --out /tmp/p.json   # a smoke run
     python benchmarks/pacgan_batched.py --merge book/results/pacgan_2d_gpu.json A.json B.json
 
@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="override the grid's budget (e.g. a short smoke run)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--compile", default=None, choices=[m for m in COMPILE_MODES if m],
-                   help="torch.compile the batched G and D calls (reduce-overhead: CUDA graphs)")
+                   help="cuda-graph: the whole batched step as one CUDA graph; the others: torch.compile of the "
+                   "batched G and D calls in that mode (reduce-overhead: CUDA graphs)")
     p.add_argument("--checkpoint-every", type=int, default=20_000, help="steps between checkpoints (0: none)")
     p.add_argument("--out", default="book/results/pacgan_2d_gpu.json", help="the results file")
     p.add_argument("--merge", nargs="+", default=None, metavar="FILE",

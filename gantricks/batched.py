@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from .batched_graph import StepGraph
 from .checkpoint import atomic_save, load_checkpoint, rng_state
 from .config import TrainConfig, resolve_device
 from .losses import discriminator_loss, generator_loss
@@ -49,7 +50,8 @@ __all__ = ["BATCHED_CHECKPOINT_NAME", "BatchedSampler", "BatchedTrainer", "batch
 BATCHED_CHECKPOINT_NAME = "batched_checkpoint.pt"
 BATCHED_FORMAT = 1
 ALLOWED_SECTIONS = ("optim", "schedule")
-COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune")
+TORCH_COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+COMPILE_MODES = (None, *TORCH_COMPILE_MODES, "cuda-graph")
 
 
 def batchable(cfg: TrainConfig) -> str | None:
@@ -91,6 +93,7 @@ class BatchedSampler:
                  shared: bool = False) -> None:
         self.k, self.shared, self.device = len(seeds), shared, device
         self.n = data.shape[0] if shared else data.shape[1]
+        self.point_shape = tuple(data.shape[1:] if shared else data.shape[2:])
         if batch_size > self.n:
             raise ValueError(f"BatchedSampler: batch_size={batch_size} is larger than the dataset ({self.n} rows)")
         self.data, self.batch_size = data.to(device), batch_size
@@ -177,14 +180,19 @@ def _member_optimizer_state(opt: torch.optim.Optimizer, params: Sequence[torch.T
         shape = params[i].shape
         out[i] = {key: (v[k].clone() if torch.is_tensor(v) and v.shape == shape else
                         v.clone() if torch.is_tensor(v) else copy.deepcopy(v)) for key, v in entry.items()}
-    return {"state": out, "param_groups": copy.deepcopy(state["param_groups"])}
+    groups = copy.deepcopy(state["param_groups"])
+    for group in groups:  # a plain Trainer's optimiser steps eagerly, on any device (cuda-graph mode set it True)
+        if "capturable" in group:
+            group["capturable"] = False
+    return {"state": out, "param_groups": groups}
 
 
 class BatchedTrainer:
     """K runs of one config, ``cfg.replace(seed=s)`` for ``s`` in ``seeds``, trained as one vectorised model.
 
-    ``compile`` (for CUDA): ``torch.compile`` G's and D's vmapped calls with that mode; ``"reduce-overhead"`` records
-    them as CUDA graphs. Configs that :func:`batchable` refuses raise a ``ValueError`` naming the field.
+    ``compile`` (for CUDA): ``torch.compile`` G's and D's vmapped calls with that mode (``"reduce-overhead"`` records
+    them as CUDA graphs), or ``"cuda-graph"``: the whole step captured as one CUDA graph
+    (:mod:`gantricks.batched_graph`). Configs that :func:`batchable` refuses raise a ``ValueError`` naming the field.
     """
 
     def __init__(self, cfg: TrainConfig, seeds: Sequence[int], compile: str | None = None) -> None:
@@ -198,8 +206,9 @@ class BatchedTrainer:
         self.device = resolve_device(cfg.device)
         data, shared, self.data_sources = self._data()
         gs, ds = self._members(data.shape[1:] if shared else data.shape[2:])
-        self.G, self.D = _Stacked(gs, compile), _Stacked(ds, compile)
-        self.compiled = compile is not None
+        torch_compile = compile if compile in TORCH_COMPILE_MODES else None
+        self.G, self.D = _Stacked(gs, torch_compile), _Stacked(ds, torch_compile)
+        self.compiled = torch_compile is not None
         if self.compiled and cfg.update == "simultaneous" and self.D.has_batchnorm:
             raise ValueError(f"compile={compile!r} with update='simultaneous' needs a discriminator without "
                              "BatchNorm (its one-backward form runs D twice on the fakes); use compile=None")
@@ -218,6 +227,7 @@ class BatchedTrainer:
         self.histories: list[list[dict[str, float]]] = [[] for _ in self.seeds]
         self._pending: list[dict[str, Any]] = []
         self._elapsed, self._t0 = 0.0, None
+        self._graph = StepGraph(self) if compile == "cuda-graph" else None
 
     @property
     def k(self) -> int:
@@ -245,9 +255,19 @@ class BatchedTrainer:
         return gs, ds
 
     # -- one step -------------------------------------------------------------------------------------------------
-    def _latent(self, n: int) -> torch.Tensor:
+    def latent(self, n: int) -> torch.Tensor:
         """Each member's z from its own generator, ``(K, n, z_dim)``."""
         return torch.stack([self.prior.sample(n, self.device, g) for g in self.z_generators])
+
+    def _real(self) -> torch.Tensor:
+        """The next real batches; inside a captured step, the graph's input tensor in the order drawn."""
+        return next(self._graph.feed["real"]) if self._graph is not None and self._graph.feed is not None \
+            else self.sampler.next()
+
+    def _z(self, n: int) -> torch.Tensor:
+        """The next latent batches (as :meth:`_real`)."""
+        return next(self._graph.feed["z"]) if self._graph is not None and self._graph.feed is not None \
+            else self.latent(n)
 
     def _discriminate(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Real and fake logits ``(K, N)``: one call on ``cat(real, fake)`` unless D has BatchNorm (as the loop)."""
@@ -278,8 +298,8 @@ class BatchedTrainer:
         one G update on fresh z with D frozen."""
         n = self.cfg.batch_size
         for _ in range(self.cfg.d_steps):
-            real = self.sampler.next()
-            z = self._latent(n)
+            real = self._real()
+            z = self._z(n)
             with torch.no_grad():
                 fake = self.G(z)
             real_logits, fake_logits = self._discriminate(real, fake)
@@ -288,7 +308,7 @@ class BatchedTrainer:
             self._apply("d", record)
         self.D.requires_grad_(False)
         try:
-            z = self._latent(n)
+            z = self._z(n)
             loss_g = self._g_loss(self.D(self.G(z)).float())
             self._backward("g", loss_g.sum())
             self._apply("g", record)
@@ -298,8 +318,8 @@ class BatchedTrainer:
 
     def _step_simultaneous(self, record: dict[str, Any]) -> tuple[Any, ...]:
         """As ``Trainer._step_simultaneous``: one batch and one z, both gradients at the same weights, both steps."""
-        real = self.sampler.next()
-        z = self._latent(self.cfg.batch_size)
+        real = self._real()
+        z = self._z(self.cfg.batch_size)
         fake = self.G(z)
         if self.compiled:
             return self._simultaneous_one_backward(real, fake, record)
@@ -328,16 +348,22 @@ class BatchedTrainer:
         self._apply("g", record)
         return terms, loss_g, real_logits, fake_logits
 
-    def step(self) -> dict[str, Any]:
-        """One training step of every member; the record holds ``(K,)`` tensors (and the shared learning rates)."""
+    def measure(self) -> dict[str, torch.Tensor]:
+        """One step's updates of every member; its ``(K,)`` metrics in the loop's order (gradient norms, losses,
+        mean D(x), mean D(G(z)))."""
         record: dict[str, Any] = {}
         step = self._step_simultaneous if self.cfg.update == "simultaneous" else self._step_alternating
         terms, loss_g, real_logits, fake_logits = step(record)
-        self.step_count += 1
         with torch.no_grad():
             record.update({k: v.detach() for k, v in terms.items()})
             record.update(loss_g=loss_g.detach(), d_real=torch.sigmoid(real_logits.float()).mean(1),
                           d_fake=torch.sigmoid(fake_logits.float()).mean(1))
+        return record
+
+    def step(self) -> dict[str, Any]:
+        """One training step of every member; the record holds ``(K,)`` tensors (and the shared learning rates)."""
+        record: dict[str, Any] = self._graph.metrics() if self._graph is not None else self.measure()
+        self.step_count += 1
         record["lr_g"] = self.opt_g.param_groups[0]["lr"]
         record["lr_d"] = self.opt_d.param_groups[0]["lr"]
         for h in self.hooks:
@@ -436,6 +462,8 @@ class BatchedTrainer:
             h.load_state_dict(state["hooks"][h.key])
         self.histories = [list(h) for h in state["histories"]]
         self.step_count, self._elapsed, self._pending = int(state["step"]), float(state["elapsed"]), []
+        if self._graph is not None:
+            self._graph.reset()  # the optimisers' state tensors are new: capture again
 
     def save(self, out_dir: str | os.PathLike) -> str:
         """Write ``out_dir/batched_checkpoint.pt`` atomically; :meth:`from_checkpoint` resumes it exactly."""
