@@ -14,7 +14,8 @@
 #            as one CUDA graph (gantricks.batched_graph): RESULTS_DIR/bench_batched_cuda{,_graphs}.json;
 #   pacgan   PacGAN's plain-GAN protocol at its full budget, 10 seeds x 400,000 steps on ring8 and on grid25 (the two
 #            datasets as two processes side by side, each dataset's seeds as one batched model: the whole step as a
-#            CUDA graph, else torch.compile's CUDA graphs, else eager): book/results/pacgan_2d_gpu.json. Its batches checkpoint every 20,000 steps
+#            CUDA graph (of compiled G and D calls, else of eager ones), else torch.compile's CUDA graphs, else
+#            eager): book/results/pacgan_2d_gpu.json. Its batches checkpoint every 20,000 steps
 #            into book/results/pacgan_2d_gpu_<dataset>.runs/, so if its time limit cuts them short,
 #            `PHASES=pacgan bash benchmarks/gpu_check.sh` resumes them (set PACGAN_LIMIT, seconds, for a longer try).
 set -uo pipefail
@@ -71,10 +72,10 @@ if phase batched; then
     --out "$RESULTS/bench_batched_cuda_graphs.json"
 fi
 
-pacgan() {  # pacgan DATASET: its 10 seeds as one batched model: the whole step as a CUDA graph, else
-  # torch.compile's CUDA graphs, else eager; each try resumes from the last checkpoint of the one before
+pacgan() {  # pacgan DATASET: its 10 seeds as one batched model: the whole step as a CUDA graph of compiled G and D
+  # calls, else of eager ones, else torch.compile's CUDA graphs, else eager; each try resumes from the last checkpoint
   local out="book/results/pacgan_2d_gpu_$1.json" start=$SECONDS rc=1 left mode
-  for mode in cuda-graph reduce-overhead eager; do
+  for mode in cuda-graph-fused cuda-graph reduce-overhead eager; do
     left=$((PACGAN_LIMIT - (SECONDS - start)))
     [ "$left" -gt 10 ] || break
     echo "pacgan $1: --compile $mode (${left} s left)"

@@ -51,7 +51,8 @@ BATCHED_CHECKPOINT_NAME = "batched_checkpoint.pt"
 BATCHED_FORMAT = 1
 ALLOWED_SECTIONS = ("optim", "schedule")
 TORCH_COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
-COMPILE_MODES = (None, *TORCH_COMPILE_MODES, "cuda-graph")
+GRAPH_MODES = ("cuda-graph", "cuda-graph-fused")
+COMPILE_MODES = (None, *TORCH_COMPILE_MODES, *GRAPH_MODES)
 
 
 def batchable(cfg: TrainConfig) -> str | None:
@@ -192,7 +193,9 @@ class BatchedTrainer:
 
     ``compile`` (for CUDA): ``torch.compile`` G's and D's vmapped calls with that mode (``"reduce-overhead"`` records
     them as CUDA graphs), or ``"cuda-graph"``: the whole step captured as one CUDA graph
-    (:mod:`gantricks.batched_graph`). Configs that :func:`batchable` refuses raise a ``ValueError`` naming the field.
+    (:mod:`gantricks.batched_graph`), or ``"cuda-graph-fused"``: both, G's and D's calls compiled (inductor fuses
+    their small kernels) and the whole step captured. Configs that :func:`batchable` refuses raise a ``ValueError``
+    naming the field.
     """
 
     def __init__(self, cfg: TrainConfig, seeds: Sequence[int], compile: str | None = None) -> None:
@@ -206,7 +209,8 @@ class BatchedTrainer:
         self.device = resolve_device(cfg.device)
         data, shared, self.data_sources = self._data()
         gs, ds = self._members(data.shape[1:] if shared else data.shape[2:])
-        torch_compile = compile if compile in TORCH_COMPILE_MODES else None
+        torch_compile = compile if compile in TORCH_COMPILE_MODES else "default" if compile == "cuda-graph-fused" \
+            else None
         self.G, self.D = _Stacked(gs, torch_compile), _Stacked(ds, torch_compile)
         self.compiled = torch_compile is not None
         if self.compiled and cfg.update == "simultaneous" and self.D.has_batchnorm:
@@ -227,7 +231,7 @@ class BatchedTrainer:
         self.histories: list[list[dict[str, float]]] = [[] for _ in self.seeds]
         self._pending: list[dict[str, Any]] = []
         self._elapsed, self._t0 = 0.0, None
-        self._graph = StepGraph(self) if compile == "cuda-graph" else None
+        self._graph = StepGraph(self) if compile in GRAPH_MODES else None
 
     @property
     def k(self) -> int:

@@ -7,6 +7,9 @@ PyTorch recipe is "whole-network capture", ``torch.cuda.graph``). What a graph c
 member's data batch and latent vectors are drawn as the loop draws them (their generators are the members' own)
 and copied into the graph's fixed input tensors before each replay; the logged values are copied out after it.
 
+With ``compile="cuda-graph-fused"`` G's and D's calls are also ``torch.compile`` d (inductor fuses their small
+elementwise kernels, so the graph holds fewer of them); they compile during the warm-up.
+
 The first :data:`WARMUP` steps run eagerly on a side stream (the optimisers create their state, the allocator warms
 up), then the step is captured; a loaded checkpoint (new optimiser state tensors) starts the warm-up again. Adam's
 and AdamW's updates run with ``capturable=True``; other optimisers and learning-rate schedules are refused (a
@@ -33,7 +36,8 @@ def check_graphable(trainer: BatchedTrainer) -> None:
     """Refuse, in one line naming the field, what a captured step cannot do."""
     cfg = trainer.cfg
     if trainer.device.type != "cuda" and not _EMULATE:
-        raise ValueError(f"compile='cuda-graph' is invalid on device {str(trainer.device)!r}: CUDA graphs need CUDA")
+        raise ValueError(f"compile='cuda-graph' is invalid on device {str(trainer.device)!r}: CUDA graphs need CUDA "
+                         "(the same for 'cuda-graph-fused')")
     if cfg.optim.name not in GRAPH_OPTIMIZERS:
         raise ValueError(f"optim.name={cfg.optim.name!r} is not supported with compile='cuda-graph' (allowed: "
                          f"{GRAPH_OPTIMIZERS})")
