@@ -40,6 +40,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from .batched_graph import StepGraph
 from .checkpoint import atomic_save, load_checkpoint, rng_state
 from .config import TrainConfig, resolve_device
+from .curves import columns, time_to_quality
 from .losses import discriminator_loss, generator_loss
 from .models import build_models
 from .optim import build_optimizer
@@ -504,7 +505,8 @@ def _start(cfg: TrainConfig, seeds: Sequence[int], run_dir: str | None, compile:
 
 def run_batched(cfg: TrainConfig, seeds: Sequence[int], evaluate: Callable[[Trainer], Mapping[str, float]] | None
                 = None, curve_steps: Sequence[int] | None = None, name: str = "config", compile: str | None = None,
-                run_dir: str | os.PathLike | None = None, checkpoint_every: int = 0) -> list[dict[str, Any]]:
+                run_dir: str | os.PathLike | None = None, checkpoint_every: int = 0, target: Any = "auto"
+                ) -> list[dict[str, Any]]:
     """``cfg`` with every seed of ``seeds`` trained as one :class:`BatchedTrainer`, as rows of ``run_grid``.
 
     Each row is ``{"config": name, "seed", metrics..., "seconds"}``, ``seconds`` being the member's share (1/K) of
@@ -512,12 +514,13 @@ def run_batched(cfg: TrainConfig, seeds: Sequence[int], evaluate: Callable[[Trai
     (the batch's training time, before a resume too), ``batched`` (K) and, after a resume, ``resumed`` beside it.
     ``evaluate`` (default :func:`gantricks.experiments.evaluate`) runs on each member as a plain ``Trainer``.
     ``curve_steps``: evaluate at these steps too; the row then holds ``curve`` (columns step, seconds, metrics),
-    ``train_seconds`` and, for a 2D mixture, ``ttq_step`` and ``ttq_seconds`` (:mod:`gantricks.curves`), as
-    ``run_grid`` writes them.
+    ``train_seconds`` and, for a ``target`` (default ``"auto"``: :func:`~gantricks.curves.target_for` the dataset;
+    ``None``: none), ``ttq_step`` and ``ttq_seconds`` (:mod:`gantricks.curves`), as ``run_grid`` writes them.
     With ``run_dir``, a checkpoint is written there at every curve point and every ``checkpoint_every`` steps, a
     rerun resumes from it (if it holds the same config and seeds), and it is removed when the rows are made.
     (A resumed run evaluates only the curve points still ahead of it.)
     """
+    from .curves import target_for
     from .experiments import evaluate as default_evaluate
 
     evaluate = evaluate or default_evaluate
@@ -545,7 +548,8 @@ def run_batched(cfg: TrainConfig, seeds: Sequence[int], evaluate: Callable[[Trai
                 json.dump(points, f)
             os.replace(points_path + ".tmp", points_path)
     total = time.perf_counter() - t0
-    rows = [_row(name, seed, points[k], total, bt, cfg if curve_steps else None) for k, seed in enumerate(bt.seeds)]
+    goal = (target_for(cfg.dataset) if target == "auto" else target) if curve_steps else None
+    rows = [_row(name, seed, points[k], total, bt, bool(curve_steps), goal) for k, seed in enumerate(bt.seeds)]
     for row in rows:
         row.update({"batch_train_seconds": bt.elapsed, **({"resumed": True} if resumed else {})})
     for path in ([] if folder is None else [os.path.join(folder, BATCHED_CHECKPOINT_NAME), points_path]):
@@ -557,18 +561,15 @@ def run_batched(cfg: TrainConfig, seeds: Sequence[int], evaluate: Callable[[Trai
     return rows
 
 
-def _row(name: str, seed: int, points: list[dict[str, float]], total: float, bt: BatchedTrainer,
-         curve_cfg: TrainConfig | None) -> dict[str, Any]:
-    """One member's row in ``run_grid``'s format (with ``curve`` and time to quality when ``curve_cfg`` is given)."""
-    from .curves import columns, target_for, time_to_quality
-
+def _row(name: str, seed: int, points: list[dict[str, float]], total: float, bt: BatchedTrainer, curve: bool,
+         goal: Any) -> dict[str, Any]:
+    """One member's row in ``run_grid``'s format (with ``curve``, and time to ``goal`` when one is given)."""
     last = {m: v for m, v in points[-1].items() if m not in ("step", "seconds")}
     row: dict[str, Any] = {"config": name, "seed": seed, **last, "seconds": total / bt.k, "batch_seconds": total,
                            "batched": bt.k}
-    if curve_cfg is not None:
+    if curve:
         row["train_seconds"] = bt.elapsed / bt.k
         row["curve"] = columns(points)
-        goal = target_for(curve_cfg.dataset)
         if goal is not None:
             reached = time_to_quality(points, goal)
             row["ttq_step"] = None if reached is None else reached["step"]
