@@ -121,6 +121,9 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
                    help="also checkpoint unfinished runs every N steps (they always are at each curve point)")
     p.add_argument("--frechet-target", type=float, default=None, metavar="F",
                    help="MNIST time to quality: the first step with all 10 digits and Frechet <= F")
+    p.add_argument("--batch-seeds", action="store_true",
+                   help="train a config's seeds as one vectorised model where it allows (for GPUs; see the "
+                   "Performance page); other configs run seed by seed")
 
 
 def _add_presets(sub: argparse._SubParsersAction) -> None:
@@ -354,9 +357,10 @@ def _ablate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     command = "python -m gantricks " + " ".join(shlex.quote(a) for a in args.argv)
     target = target_mnist(args.frechet_target) if args.frechet_target is not None else "auto"
     rows = run_grid(configs, seeds, results=args.out, command=command, curve_every=args.curve_every,
-                    target=target, checkpoint_every=args.checkpoint_every)
+                    target=target, checkpoint_every=args.checkpoint_every, batch_seeds=args.batch_seeds)
     save_csv([{k: v for k, v in r.items() if k != "curve"} for r in rows], args.out[: -len(".json")] + ".csv")
-    skip = ("config", "seed", "seconds", "train_seconds", "curve", "ttq_step", "ttq_seconds", "resumed")
+    skip = ("config", "seed", "seconds", "train_seconds", "curve", "ttq_step", "ttq_seconds", "resumed",
+            "batch_seconds", "batch_train_seconds", "batched")
     metrics = [k for k in rows[0] if k not in skip]
     print(format_table(summarize(rows, metrics), {m: ".3f" for m in metrics}))
     ttq = summarize_time_to_quality(rows)

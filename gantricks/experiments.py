@@ -162,7 +162,7 @@ def run_grid(configs: Mapping[str, TrainConfig], seeds: Iterable[int], evaluate:
              results: str | os.PathLike | None = None, command: str | None = None, progress: bool = True,
              trainer_kwargs: Mapping[str, Mapping[str, Any]] | None = None, curve_every: int = 0,
              target: Target | None | str = "auto", checkpoint_every: int = 0,
-             run_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+             run_dir: str | os.PathLike | None = None, batch_seeds: bool = False) -> list[dict[str, Any]]:
     """Train every config with every seed (``cfg.replace(seed=s)``), evaluate, and return tidy rows.
 
     ``trainer_kwargs[name]`` passes extra :class:`Trainer` arguments (hooks, prior) to one config. With
@@ -178,6 +178,11 @@ def run_grid(configs: Mapping[str, TrainConfig], seeds: Iterable[int], evaluate:
     curve point and every ``checkpoint_every`` steps, and a rerun resumes it from there, bit for bit, with the
     curve it had. A checkpoint whose config differs from the grid's is not resumed (the run starts over). The
     folder is removed once the run's row is saved.
+
+    ``batch_seeds``: a config's unfinished seeds train as one vectorised model
+    (:func:`gantricks.batched.run_batched`; equal to separate runs up to floating-point rounding, see the
+    "Performance" page) where :func:`gantricks.batched.batchable` allows it and ``trainer_kwargs`` gives that config
+    nothing; other configs train one seed at a time. It pays on a GPU, not on a CPU.
     """
     from .curves import curve_steps, target_for
 
@@ -188,9 +193,20 @@ def run_grid(configs: Mapping[str, TrainConfig], seeds: Iterable[int], evaluate:
     if run_dir is None and path is not None:
         run_dir = (path[: -len(".json")] if path.endswith(".json") else path) + ".runs"
     for name, cfg in configs.items():
-        for seed in seeds:
-            if (name, seed) in done:
+        todo = [s for s in seeds if (name, s) not in done]
+        if batch_seeds and todo and not (trainer_kwargs or {}).get(name):
+            from .batched import batchable, run_batched
+
+            if batchable(cfg) is None:
+                rows += run_batched(cfg.replace(progress=False), todo, evaluate, name=name,
+                                    curve_steps=curve_steps(cfg.steps, curve_every) if curve_every else None,
+                                    run_dir=None if run_dir is None else os.path.join(os.fspath(run_dir), _slug(name),
+                                                                                    "batched"),
+                                    checkpoint_every=checkpoint_every, target=target)
+                if path:
+                    _save_rows(path, rows, command)
                 continue
+        for seed in todo:
             t0 = time.perf_counter()
             run_cfg = cfg.replace(seed=seed, progress=False)
             folder = None if run_dir is None else os.path.join(os.fspath(run_dir), _slug(name), f"seed{seed}")

@@ -167,3 +167,16 @@ def test_a_killed_ablate_resumes_where_it_stopped(tmp_path):
     rows = json.loads((tmp_path / "r.json").read_text())["rows"]
     assert [r["seed"] for r in rows] == [0, 1] and rows[0] == first[0] and rows[1].get("resumed") is True
     assert rows[1]["curve"]["step"] == list(range(50, 401, 50))
+
+
+def test_ablate_batches_the_seeds_of_a_config_that_allows_it(tmp_path):
+    """``batch_seeds``: one vectorised model for the config's seeds; the rows look like run_grid's."""
+    sgd = {"name": "sgd", "lr_g": 0.01, "lr_d": 0.01}  # batched == separate to rounding (tests/test_batched.py)
+    configs = {"plain": CFG.replace(steps=20, optim=sgd), "noisy": CFG.replace(steps=20, noise={"instance_sigma": 0.2})}
+    rows = run_grid(configs, [0, 1], results=tmp_path / "r.json", progress=False, curve_every=10, batch_seeds=True)
+    by = {(r["config"], r["seed"]): r for r in rows}
+    assert by[("plain", 0)]["batched"] == 2 and "batched" not in by[("noisy", 0)]  # noise is not batchable yet
+    assert all(r["curve"]["step"] == [10, 20] for r in rows)
+    separate = run_grid({"plain": configs["plain"]}, [1], progress=False)[0]
+    for metric in ("modes", "high_quality"):
+        assert by[("plain", 1)][metric] == pytest.approx(separate[metric], abs=0.002)

@@ -10,7 +10,8 @@ result fails here, naming the config.
 ``tests/fingerprints.json`` was written by the code *before* the plug-in refactor (issue 15) and must not be
 rewritten to make a refactor pass. Bit-identity is defined for one torch build on one CPU instruction set: the
 file records both, and the test is skipped (saying why) where they differ. Regenerate it only for a deliberate
-change of what training computes: ``python tests/test_fingerprint.py --write``.
+change of what training computes: ``python tests/test_fingerprint.py --write``. A new grid file, preset or extra
+config gets its fingerprint, with every stored one left as it is, from ``python tests/test_fingerprint.py --add``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ STEPS = 4
 
 # Configs beyond the stored grids: the paths that the grids reach only after 50+ steps, or not at all.
 EXTRA: dict[str, dict[str, Any]] = {
+    "cosine schedule with warm-up": {"dataset": "grid25",
+                                     "schedule": {"kind": "cosine", "warmup": 1, "final": 0.1}},
+    "simultaneous + instance noise + smoothing": {"dataset": "ring8", "update": "simultaneous",
+                                                  "noise": {"instance_sigma": 0.3}, "smoothing": {"real": 0.1}},
+    "dcgan width 16, normal init, simultaneous": {"dataset": "mnist", "model": "dcgan", "width": 16,
+                                                  "init": "normal", "update": "simultaneous"},
     "fp source, interval 2": {"dataset": "ring8", "regulate": {"fp_control": "source", "fp_interval": 2,
                                                                 "fp_ema": 0.5}},
     "fp balance, interval 1": {"dataset": "grid25", "regulate": {"fp_control": "balance", "fp_interval": 1}},
@@ -161,11 +168,17 @@ def test_training_is_bit_identical_to_the_stored_fingerprint(name: str, current:
     assert fingerprint(current[name]) == _stored()["runs"][name], name
 
 
-def write() -> None:
+def write(add_only: bool = False) -> None:
+    """Rewrite every fingerprint, or with ``add_only`` compute only those of cases that have none (same environment
+    only: the stored ones stay exactly as they are)."""
+    stored = _stored()["runs"] if add_only else {}
+    if add_only and _stored()["environment"] != _environment():
+        sys.exit(f"the stored fingerprints come from {_stored()['environment']}; this is {_environment()}")
     runs = {}
     for name, cfg in cases():
-        runs[name] = fingerprint(cfg)
-        print(name, runs[name], flush=True)
+        runs[name] = stored[name] if name in stored else fingerprint(cfg)
+        if name not in stored:
+            print(name, runs[name], flush=True)
     tmp = str(FILE) + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump({"steps": STEPS, "environment": _environment(), "runs": runs}, f, indent=1, sort_keys=True)
@@ -174,6 +187,6 @@ def write() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python tests/test_fingerprint.py --write   (rewrites tests/fingerprints.json)")
-    write()
+    if sys.argv[1:] not in (["--write"], ["--add"]):
+        sys.exit("usage: python tests/test_fingerprint.py --write | --add   (rewrite all | add the missing ones)")
+    write(add_only=sys.argv[1:] == ["--add"])
