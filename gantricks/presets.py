@@ -65,7 +65,7 @@ RUN_PRESETS["all-tricks"] = {
 
 def preset_fields(name: str) -> dict[str, Any]:
     """A copy of preset ``name``'s fields; an unknown name is a ``ValueError`` that lists the presets."""
-    if name not in RUN_PRESETS:
+    if not isinstance(name, str) or name not in RUN_PRESETS:
         raise ValueError(f"preset={name!r} is invalid: allowed values are {tuple(RUN_PRESETS)} "
                          "(python -m gantricks presets describes them)")
     return copy.deepcopy(RUN_PRESETS[name]["fields"])
