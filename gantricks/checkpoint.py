@@ -76,12 +76,17 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint {path!r} is not a file")
-    if os.path.getsize(path) == 0:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_TORCH_LEGACY))
+    except OSError as err:
+        raise CheckpointError(f"checkpoint {path!r} cannot be read ({err.strerror or type(err).__name__})") from None
+    if not head:
         raise CheckpointError(f"checkpoint {path!r} is empty (0 bytes): not a checkpoint, perhaps an interrupted copy")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - every failure becomes one line naming the file
-        raise CheckpointError(f"checkpoint {path!r} {_why_unreadable(path, err)}") from err
+        raise CheckpointError(f"checkpoint {path!r} {_why_unreadable(path, head, err)}") from err
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path!r} holds a {type(state).__name__}, not a checkpoint (a dict of "
                               "the run's state)")
@@ -92,10 +97,9 @@ _TORCH_ZIP = b"PK\x03\x04"
 _TORCH_LEGACY = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"  # the pickled magic number of torch's old format
 
 
-def _why_unreadable(path: str, err: Exception) -> str:
-    """Why ``torch.load`` failed on ``path``, in a few words (never torch's multi-line text)."""
-    with open(path, "rb") as f:
-        head = f.read(len(_TORCH_LEGACY))
+def _why_unreadable(path: str, head: bytes, err: Exception) -> str:
+    """Why ``torch.load`` failed on ``path`` (which starts with ``head``), in a few words (never torch's multi-line
+    text)."""
     text = str(err)
     if "Weights only load failed" in text:
         if not head.startswith(_TORCH_ZIP) and not head.startswith(_TORCH_LEGACY):

@@ -200,13 +200,10 @@ def _open_new(args: argparse.Namespace, parser: argparse.ArgumentParser, flags: 
         parser.error(f"--out {out}: it already holds a run; use --resume {out} or another folder")
     try:
         cfg = run_preset(args.preset, **flags) if args.preset else TrainConfig.from_dict(flags)
-    except ValueError as err:
-        parser.error(str(err))
-    check_output_dir(out, "--out", RUN_FILES)
-    try:
         trainer = Trainer(cfg)
     except ValueError as err:
         parser.error(str(err))
+    check_output_dir(out, "--out", RUN_FILES)
     trainer.preset = args.preset
     return trainer
 
@@ -270,10 +267,12 @@ def _count_non_finite(samples: Any) -> int:
     """How many samples (rows) hold a NaN or an infinity."""
     import torch
 
-    return int((~torch.isfinite(samples.reshape(len(samples), -1)).all(dim=1)).sum())
+    return int((~torch.isfinite(samples.flatten(1)).all(dim=1)).sum())
 
 
 def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import math
+
     import numpy as np
     import torch
 
@@ -294,6 +293,11 @@ def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from .drs import DiscriminatorRejectionSampler
 
         drs = DiscriminatorRejectionSampler.from_trainer(trainer, gamma_percentile=args.drs_percentile)
+        drs.calibrate(generator=gen)  # what sample() does first, from the same generator
+        if not (math.isfinite(drs.gamma) and math.isfinite(drs.max_logit)):
+            _fail(args, f"DRS: D's logits on the fakes are NaN or infinite (max logit {drs.max_logit}, gamma "
+                  f"{drs.gamma}): the run in {args.run_dir} (step {trainer.step_count}) has diverged; nothing "
+                  f"was written to {args.out}", code=1)
         result = drs.sample(args.n, max_draws=args.drs_max_draws, generator=gen)
         samples = result.samples
         print(f"DRS: kept {result.accepted} of {result.drawn} fakes (acceptance {result.acceptance_rate:.2%}, "

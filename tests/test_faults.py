@@ -261,6 +261,9 @@ def test_evaluate_prints_valid_json_with_null_and_counts_non_finite_samples(trai
     assert "200 of 200 samples are NaN or infinite" in err
     code, _, err = _cli(["sample", str(run), "--out", str(tmp_path / "s.npy")], capsys)
     assert code == 1 and "64 of 64 samples are NaN or infinite" in _one_line_error(err)
+    code, _, err = _cli(["sample", str(run), "--drs", "--drs-max-draws", "500", "--out", str(tmp_path / "s.npy")],
+                        capsys)
+    assert code == 1 and "DRS: D's logits on the fakes are NaN or infinite" in err and "Traceback" not in err
     assert not (tmp_path / "s.npy").exists()
 
 
