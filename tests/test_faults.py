@@ -135,6 +135,19 @@ def test_a_read_only_resume_folder_fails_before_training(trained, tmp_path, caps
     assert "training on" not in err and (run / "checkpoint.pt").read_bytes() == before
 
 
+def test_sample_and_ablate_into_a_read_only_folder_fail_before_any_work(trained, tmp_path, capsys, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"base": {"steps": 2, "batch_size": 16, "data_size": 200}, "configs": {"a": {}}}))
+    monkeypatch.setattr("gantricks.outputs.tempfile.mkstemp", _NoFiles(locked))
+    for argv in (["sample", str(trained), "--out", str(locked / "s.npy")],
+                 ["ablate", "--grid", str(grid), "--seeds", "1", "--out", str(locked / "r.json")]):
+        code, out, err = _cli(argv, capsys)
+        assert code == 2 and f"--out {locked}: no file can be created in this folder" in _one_line_error(err)
+        assert out == "" and os.listdir(locked) == []
+
+
 @pytest.mark.skipif(ROOT_USER, reason="root writes into read-only folders")
 def test_read_only_folders_fail_before_any_work(trained, tmp_path, capsys):
     run = _copy(trained, tmp_path)
