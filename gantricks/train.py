@@ -81,7 +81,8 @@ _ADVICE = "Try a lower learning rate, gradient clipping or fp32."
 
 
 class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; ``step`` is the first step where it happened."""
+    """A loss became NaN or infinite; ``step`` is the first step where it happened. Its subclass
+    :class:`DivergenceError` stops runs that diverge with finite losses."""
 
     def __init__(self, step: int, values: dict[str, float]) -> None:
         self.step = step
