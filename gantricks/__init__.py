@@ -10,11 +10,12 @@ from .data import TensorSampler, load_mnist, mixture_2d, mixture_spec
 from .hooks import Hook
 from .latent import MixturePrior
 from .noise import NormalPrior
-from .train import NonFiniteLossError, Trainer, train
+from .train import DivergenceError, NonFiniteLossError, Trainer, train
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DivergenceError",
     "Hook",
     "LatentConfig",
     "MixturePrior",

@@ -13,7 +13,12 @@ loads a run's checkpoint and writes N samples: ``.npy`` holds the raw array in t
 (evaluated from the checkpoint as ``evaluate`` does; ``--no-metrics``: history only) (chapter 7);
 ``ablate --grid FILE --seeds N --out FILE.json`` runs named
 configs x seeds and writes tidy results (JSON with the command and versions, and CSV).
-Bad values are reported argparse-style (``error: ...``, exit status 2), never as a traceback.
+Bad values are reported argparse-style (``error: ...``, exit status 2), never as a traceback; so are bad files (a
+corrupt, truncated, empty or foreign checkpoint, a malformed grid) and output paths that cannot be written, which
+``train``, ``sample`` and ``ablate`` check before their first step (one line, ``python -m gantricks CMD: error:
+...``, exit status 2). A run that diverges (:class:`~gantricks.train.NonFiniteLossError`, of which
+:class:`~gantricks.train.DivergenceError` is a kind) is one line on stderr and exit status 1; its last checkpoint is
+intact.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from .checkpoint import CheckpointError
 from .config import TrainConfig
 from .flags import add_config_flags, config_fields, given_flags
+from .outputs import OutputPathError, check_output_dir, check_output_file
 from .presets import RUN_PRESETS, run_preset
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -149,34 +156,77 @@ def build_parser() -> argparse.ArgumentParser:
 _RESUMABLE = {"steps", "device", "progress", "checkpoint_every", "sync_every"}
 
 
+def _fail(args: argparse.Namespace, message: str, code: int = 2) -> NoReturn:
+    """One line on stderr, ``python -m gantricks CMD: error: message``, and exit ``code`` (2: a bad input)."""
+    print(f"python -m gantricks {args.command}: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by ``None`` (JSON ``null``: an undefined metric)."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _open_resume(args: argparse.Namespace, parser: argparse.ArgumentParser, flags: dict[str, Any]) -> Trainer:
+    """The run in ``--resume DIR``, its folder checked writable, crash leftovers removed and ``history.csv`` /
+    ``config.json`` rewritten to describe the checkpoint's step."""
+    from .checkpoint import remove_stale_temporaries
+    from .train import CHECKPOINT_NAME, RUN_FILES, Trainer
+
+    if not os.path.isfile(os.path.join(args.resume, CHECKPOINT_NAME)):
+        parser.error(f"--resume {args.resume}: no {CHECKPOINT_NAME} there")
+    fixed = (["--preset"] if args.preset else []) + given_flags(args, _RESUMABLE)
+    if fixed:
+        parser.error(f"--resume continues a run with its own config; these flags cannot change it: {fixed} "
+                     f"(allowed with --resume: --steps, --device, --checkpoint-every, --sync-every, --no-progress)")
+    check_output_dir(args.resume, "--resume", RUN_FILES)
+    try:
+        trainer = Trainer.from_checkpoint(args.resume, **flags)
+    except CheckpointError:
+        raise
+    except ValueError as err:
+        parser.error(str(err))
+    if trainer.dist.is_main:
+        remove_stale_temporaries(args.resume, RUN_FILES)
+        trainer.write_records(args.resume)
+    return trainer
+
+
+def _open_new(args: argparse.Namespace, parser: argparse.ArgumentParser, flags: dict[str, Any]) -> Trainer:
+    """A new run for ``--out DIR``, after checking that DIR holds no run and can be written."""
+    from .train import CHECKPOINT_NAME, RUN_FILES, Trainer
+
+    out = args.out
+    if not out.strip():
+        parser.error(f"--out {out!r}: expected a folder name, not an empty one (which would write into the current "
+                     "folder)")
+    if os.path.isfile(os.path.join(out, CHECKPOINT_NAME)):
+        parser.error(f"--out {out}: it already holds a run; use --resume {out} or another folder")
+    try:
+        cfg = run_preset(args.preset, **flags) if args.preset else TrainConfig.from_dict(flags)
+        trainer = Trainer(cfg)
+    except ValueError as err:
+        parser.error(str(err))
+    check_output_dir(out, "--out", RUN_FILES)
+    trainer.preset = args.preset
+    return trainer
+
+
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from . import distributed
-    from .train import CHECKPOINT_NAME, NonFiniteLossError, Trainer
+    from .train import NonFiniteLossError
 
     flags = config_fields(args)
-    if args.resume:
-        ckpt = os.path.join(args.resume, CHECKPOINT_NAME)
-        if not os.path.isfile(ckpt):
-            parser.error(f"--resume {args.resume}: no {CHECKPOINT_NAME} there")
-        fixed = (["--preset"] if args.preset else []) + given_flags(args, _RESUMABLE)
-        if fixed:
-            parser.error(f"--resume continues a run with its own config; these flags cannot change it: {fixed} "
-                         f"(allowed with --resume: --steps, --device, --checkpoint-every, --sync-every, --no-progress)")
-        try:
-            trainer = Trainer.from_checkpoint(args.resume, **flags)
-        except ValueError as err:
-            parser.error(str(err))
-        out = args.resume
-    else:
-        out = args.out
-        if os.path.isfile(os.path.join(out, CHECKPOINT_NAME)):
-            parser.error(f"--out {out}: it already holds a run; use --resume {out} or another folder")
-        try:
-            cfg = run_preset(args.preset, **flags) if args.preset else TrainConfig.from_dict(flags)
-            trainer = Trainer(cfg)
-        except ValueError as err:
-            parser.error(str(err))
-        trainer.preset = args.preset
+    trainer = _open_resume(args, parser, flags) if args.resume else _open_new(args, parser, flags)
+    out = args.resume or args.out
     if trainer.step_count >= trainer.cfg.steps:
         print(f"{out}: already at step {trainer.step_count} >= --steps {trainer.cfg.steps}; nothing to do")
         return 0
@@ -187,8 +237,12 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
               f"-> {out}", file=sys.stderr)
     try:
         trainer.fit(out_dir=out)
-    except NonFiniteLossError as err:  # its message says the step and that the last checkpoint is intact
+    except NonFiniteLossError as err:  # its message says the step, the quantity, and that the checkpoint is intact
         print(f"python -m gantricks train: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # e.g. a full disk: the previous checkpoint is intact (atomic saves)
+        print(f"python -m gantricks train: error: writing into {out} failed at step {trainer.step_count} "
+              f"({err.strerror or err}); the last checkpoint on disk is intact", file=sys.stderr)
         return 1
     finally:
         distributed.cleanup()
@@ -199,19 +253,38 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def _load_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Trainer:
-    """The trained run in ``args.run_dir`` on ``args.device``, or an argparse error saying what is missing."""
-    from .train import CHECKPOINT_NAME, Trainer
+def _run_folder(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """An argparse error unless ``args.run_dir`` holds a checkpoint file."""
+    from .train import CHECKPOINT_NAME
 
     if not os.path.isfile(os.path.join(args.run_dir, CHECKPOINT_NAME)):
         parser.error(f"RUN_DIR {args.run_dir}: no {CHECKPOINT_NAME} there (train with --out {args.run_dir} first)")
+
+
+def _load_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Trainer:
+    """The trained run in ``args.run_dir`` on ``args.device``; an argparse error saying what is missing, a
+    :class:`CheckpointError` (one line, exit 2 in :func:`main`) for a checkpoint that cannot be used."""
+    from .train import Trainer
+
+    _run_folder(args, parser)
     try:
         return Trainer.from_checkpoint(args.run_dir, device=args.device, progress=False)
+    except CheckpointError:
+        raise
     except ValueError as err:
         parser.error(str(err))
 
 
+def _count_non_finite(samples: Any) -> int:
+    """How many samples (rows) hold a NaN or an infinity."""
+    import torch
+
+    return int((~torch.isfinite(samples.flatten(1)).all(dim=1)).sum())
+
+
 def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import math
+
     import numpy as np
     import torch
 
@@ -224,20 +297,29 @@ def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"--drs-percentile {args.drs_percentile}: expected a number in [0, 100]")
     if args.drs_max_draws is not None and args.drs_max_draws <= 0:
         parser.error(f"--drs-max-draws {args.drs_max_draws}: expected a positive integer")
+    _run_folder(args, parser)
+    check_output_file(args.out, "--out")
     trainer = _load_run(args, parser)
     gen = torch.Generator(device=trainer.device).manual_seed(args.seed)
     if args.drs:
         from .drs import DiscriminatorRejectionSampler
 
         drs = DiscriminatorRejectionSampler.from_trainer(trainer, gamma_percentile=args.drs_percentile)
+        drs.calibrate(generator=gen)  # what sample() does first, from the same generator
+        if not (math.isfinite(drs.gamma) and math.isfinite(drs.max_logit)):
+            _fail(args, f"DRS: D's logits on the fakes are NaN or infinite (max logit {drs.max_logit}, gamma "
+                  f"{drs.gamma}): the run in {args.run_dir} (step {trainer.step_count}) has diverged; nothing "
+                  f"was written to {args.out}", code=1)
         result = drs.sample(args.n, max_draws=args.drs_max_draws, generator=gen)
         samples = result.samples
         print(f"DRS: kept {result.accepted} of {result.drawn} fakes (acceptance {result.acceptance_rate:.2%}, "
               f"max logit {result.max_logit:.3f}, gamma {result.gamma:.3f})")
     else:
         samples = trainer.sample(args.n, generator=gen)
-    folder = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(folder, exist_ok=True)
+    bad = _count_non_finite(samples)
+    if bad:
+        _fail(args, f"{bad} of {len(samples)} samples are NaN or infinite: the generator of {args.run_dir} (step "
+              f"{trainer.step_count}) has diverged; nothing was written to {args.out}", code=1)
     if ext == ".npy":
         np.save(args.out, samples.numpy())
     else:
@@ -266,8 +348,9 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             scores = fid_metrics(trainer, args.n, args.seed)
         except (FIDUnavailable, ValueError) as err:
             parser.error(str(err))
-        print(json.dumps({"run": args.run_dir, "step": trainer.step_count, "dataset": trainer.cfg.dataset,
-                          "data_source": trainer.data_source, **scores, "torch": torch.__version__}, indent=2))
+        print(json.dumps(_json_safe({"run": args.run_dir, "step": trainer.step_count, "dataset": trainer.cfg.dataset,
+                                     "data_source": trainer.data_source, **scores, "torch": torch.__version__}),
+                         indent=2, allow_nan=False))
         return 0
     out = {"run": args.run_dir, "step": trainer.step_count, "dataset": trainer.cfg.dataset,
            "data_source": trainer.data_source, **evaluate(trainer, args.n, args.seed)}
@@ -278,8 +361,13 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     else:
         out["protocol"] = "PacGAN: 3 std high quality, nearest-mode capture, KL of mode histogram to uniform"
     out["n"] = args.n or (2000 if trainer.cfg.dataset == "mnist" else 2500)
+    drawn = trainer.sample(out["n"], generator=torch.Generator(device=trainer.device).manual_seed(args.seed))
+    out["non_finite_samples"] = _count_non_finite(drawn)  # the samples the metrics saw; > 0: G has diverged
     out["torch"] = torch.__version__
-    print(json.dumps(out, indent=2))
+    if out["non_finite_samples"]:
+        print(f"python -m gantricks evaluate: warning: {out['non_finite_samples']} of {out['n']} samples are NaN or "
+              "infinite (the generator has diverged): metrics that they make undefined are null", file=sys.stderr)
+    print(json.dumps(_json_safe(out), indent=2, allow_nan=False))
     return 0
 
 
@@ -290,7 +378,12 @@ def _read_history(run_dir: str) -> list[dict[str, float]]:
 
     path = os.path.join(run_dir, "history.csv")
     if not os.path.isfile(path):
-        return list(load_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME))["history"])
+        ckpt = os.path.join(run_dir, CHECKPOINT_NAME)
+        history = load_checkpoint(ckpt).get("history")
+        if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+            raise CheckpointError(f"checkpoint {ckpt!r} is not a gantricks checkpoint: it has no history (a list of "
+                                  "rows)")
+        return history
     columns = read_csv_columns(path)
     n = len(next(iter(columns.values()), ()))
     rows = [{k: float(v[i]) for k, v in columns.items()} for i in range(n)]
@@ -309,8 +402,13 @@ def _diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"RUN_DIR {run}: no history.csv or {CHECKPOINT_NAME} there (train with --out {run} first)")
     try:
         history = _read_history(run)
+    except CheckpointError:
+        raise
     except ValueError as err:
         parser.error(f"RUN_DIR {run}: {err}")
+    if len(history) < 2:
+        parser.error(f"RUN_DIR {run}: the run has {len(history)} step(s) in its history; diagnose needs at least 2 "
+                     "(train it further with --resume)")
     if args.window > len(history):
         parser.error(f"--window {args.window}: the run has only {len(history)} steps; pass --window <= {len(history)}")
     try:
@@ -336,6 +434,7 @@ def _ablate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     from .curves import summarize_time_to_quality, target_mnist
     from .experiments import format_table, load_grid, run_grid, save_csv, summarize
+    from .train import NonFiniteLossError
 
     if args.seeds <= 0:
         parser.error(f"--seeds {args.seeds}: expected a positive integer")
@@ -353,12 +452,19 @@ def _ablate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         configs = load_grid(args.grid, progress=False, **overrides)
     except ValueError as err:
         parser.error(str(err))
+    csv_path = args.out[: -len(".json")] + ".csv"
+    for path in (args.out, csv_path):
+        check_output_file(path, "--out")
+    _check_results_file(args.out)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     command = "python -m gantricks " + " ".join(shlex.quote(a) for a in args.argv)
     target = target_mnist(args.frechet_target) if args.frechet_target is not None else "auto"
-    rows = run_grid(configs, seeds, results=args.out, command=command, curve_every=args.curve_every,
-                    target=target, checkpoint_every=args.checkpoint_every, batch_seeds=args.batch_seeds)
-    save_csv([{k: v for k, v in r.items() if k != "curve"} for r in rows], args.out[: -len(".json")] + ".csv")
+    try:
+        rows = run_grid(configs, seeds, results=args.out, command=command, curve_every=args.curve_every,
+                        target=target, checkpoint_every=args.checkpoint_every, batch_seeds=args.batch_seeds)
+    except NonFiniteLossError as err:
+        _fail(args, f"a run diverged; the finished rows are saved in {args.out}: {err}", code=1)
+    save_csv([{k: v for k, v in r.items() if k != "curve"} for r in rows], csv_path)
     skip = ("config", "seed", "seconds", "train_seconds", "curve", "ttq_step", "ttq_seconds", "resumed",
             "batch_seconds", "batch_train_seconds", "batched")
     metrics = [k for k in rows[0] if k not in skip]
@@ -370,6 +476,24 @@ def _ablate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"  {t['config']}: {t['reached']}/{t['n']} reached, step {t['ttq_step_median']:.0f}, "
                   f"{t['ttq_seconds_median']:.1f} s")
     return 0
+
+
+def _check_results_file(path: str) -> None:
+    """An existing ``ablate --out`` file must be a results file (its finished rows are kept): JSON with a list
+    ``rows`` of objects with ``config`` and ``seed``; else an :class:`OutputPathError` naming it."""
+    import json
+
+    if not os.path.isfile(path):
+        return
+    try:
+        with open(path, encoding="utf-8") as f:
+            rows = json.load(f).get("rows")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
+        raise OutputPathError(f"--out {path}: it exists but is not a results file of 'ablate' ({type(err).__name__}: "
+                              f"{' '.join(str(err).split())}); move it away or choose another name") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and {"config", "seed"} <= set(r) for r in rows):
+        raise OutputPathError(f"--out {path}: it exists but has no list 'rows' of results (each with 'config' and "
+                              "'seed'); move it away or choose another name")
 
 
 def _presets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -389,4 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"train": _train, "sample": _sample, "evaluate": _evaluate, "diagnose": _diagnose,
                 "ablate": _ablate, "presets": _presets}
-    return commands[args.command](args, parser)
+    try:
+        return commands[args.command](args, parser)
+    except (CheckpointError, OutputPathError) as err:  # a bad file or output path: one line, exit 2
+        _fail(args, str(err))

@@ -181,6 +181,9 @@ class TrainConfig:
         if self.n_classes > 10 and self.dataset == "mnist":
             fail("n_classes", self.n_classes, "MNIST has 10 classes")
         resolve_device(self.device)
+        if self.batch_size < 2:
+            fail("batch_size", self.batch_size, "must be >= 2: every generator has BatchNorm layers, which need at "
+                 "least 2 samples per batch")
         if self.dataset != "mnist" and self.batch_size > self.data_size:
             fail("batch_size", self.batch_size, f"must not exceed data_size={self.data_size}")
         for name, cls in self.section_types().items():

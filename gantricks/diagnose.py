@@ -208,6 +208,8 @@ class _History:
                              f"{type(rows).__name__}")
         if not rows:
             raise ValueError("history is empty: diagnose needs the rows of a run that trained")
+        if len(rows) < 2:
+            raise ValueError(f"history has {len(rows)} row: diagnose needs at least 2 (a window is >= 2 steps)")
         if len(rows) < window:
             raise ValueError(f"history has {len(rows)} rows, fewer than window={window}: pass window <= "
                              f"{len(rows)} (e.g. diagnose(history, window={max(2, len(rows) // 2)}))")

@@ -390,28 +390,47 @@ def load_grid(path: str | os.PathLike, **overrides: Any) -> dict[str, TrainConfi
     field. ``"preset": NAME`` in ``base`` or in a config (the config's wins) starts that config from the run preset's
     fields (:data:`gantricks.presets.RUN_PRESETS`), which ``base``, the config and ``overrides`` then override.
     """
-    with open(path, encoding="utf-8") as f:
-        try:
+    where = f"grid file {os.fspath(path)!r}"
+    try:
+        with open(path, encoding="utf-8") as f:
             spec = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"grid file {os.fspath(path)!r} is not valid JSON: {err}") from err
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{where} is not valid JSON: {err}") from err
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{where} is not UTF-8 text (byte {err.start}): expected a JSON file") from err
+    except OSError as err:
+        raise ValueError(f"{where} cannot be read ({err.strerror or type(err).__name__})") from err
     if not isinstance(spec, dict) or not isinstance(spec.get("configs"), dict) or not spec["configs"]:
-        raise ValueError(f"grid file {os.fspath(path)!r} needs a non-empty object 'configs': {{name: {{fields}}}}")
+        raise ValueError(f"{where} needs a non-empty object 'configs': {{name: {{fields}}}}")
     unknown = sorted(set(spec) - {"base", "configs", "description"})
     if unknown:
-        raise ValueError(f"grid file {os.fspath(path)!r}: unknown key(s) {unknown}; allowed: base, configs, "
-                         "description")
-    base = dict(spec.get("base", {}))
+        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: base, configs, description")
+    base = spec.get("base", {})
+    if not isinstance(base, dict):
+        raise ValueError(f"{where}: 'base' is {_json_kind(base)}; expected an object of fields, e.g. "
+                         '{"steps": 1000}')
     out = {}
     for name, fields in spec["configs"].items():
+        if not isinstance(fields, dict):
+            raise ValueError(f"{where}, config {name!r}: {_json_kind(fields)}; expected an object of fields, e.g. "
+                             '{"optim": {"lr_g": 1e-4}} ({} for base as it is)')
         merged = merge_fields(base, fields)
         try:
             preset = merged.pop("preset", None)
             fields = merge_fields(merged, overrides)
             out[name] = run_preset(preset, **fields) if preset is not None else TrainConfig.from_dict(fields)
-        except (TypeError, ValueError) as err:
+        except (AttributeError, KeyError, TypeError, ValueError) as err:
             raise ValueError(f"grid file {os.fspath(path)!r}, config {name!r}: {err}") from err
     return out
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, for an error message: ``a list [1, 2]``, ``the string 'x'``, ``null``."""
+    if value is None:
+        return "null"
+    kinds = {list: "a list", str: "the string", bool: "the boolean", int: "the number", float: "the number"}
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    return f"{kinds.get(type(value), type(value).__name__)} {shown}"
 
 
 def load_results(name: str, folder: str | os.PathLike = "results", url: str | None = RESULTS_URL) -> dict[str, Any]:

@@ -81,7 +81,7 @@ RUN_PRESETS["all-tricks"] = {
 def preset_fields(name: str, dataset: str | None = None) -> dict[str, Any]:
     """A copy of preset ``name``'s fields (with its fields for ``dataset`` merged over them, when given); an unknown
     name is a ``ValueError`` that lists the presets."""
-    if name not in RUN_PRESETS:
+    if not isinstance(name, str) or name not in RUN_PRESETS:
         raise ValueError(f"preset={name!r} is invalid: allowed values are {tuple(RUN_PRESETS)} "
                          "(python -m gantricks presets describes them)")
     entry = RUN_PRESETS[name]

@@ -13,6 +13,14 @@ Mixed precision: ``amp="bf16"`` autocasts to bfloat16; ``amp="fp16"`` autocasts 
 scaling (one ``torch.amp.GradScaler`` per network, as G and D have their own backward passes and optimisers;
 hooks see unscaled gradients).
 
+Divergence guard: at every read-back (every ``cfg.sync_every`` steps, and before every checkpoint) each step's
+losses must be finite (else :class:`NonFiniteLossError`; that row is not recorded) and within :data:`LOSS_BOUND`,
+its gradient norms finite (not checked under fp16, whose loss scaler skips steps with overflowing gradients by
+design), and G's and D's parameters and buffers finite; else the run stops with a :class:`DivergenceError` (a
+:class:`NonFiniteLossError`) naming the step and the quantity, the offending row kept in the history. A checkpoint is
+never written if any tensor of G, D or either optimiser's state is NaN or infinite. The guard only reads values: a
+healthy run computes exactly what it computed without it.
+
 Checkpoints hold the models, optimisers, sampler, latent RNG, hook states (by :attr:`~gantricks.hooks.Hook.key`),
 loss scalers, history, global RNG states and the step; training N steps straight and training k, saving, resuming
 and finishing give identical parameters on the CPU. Format-1 checkpoints (hook states by position) still load.
@@ -32,7 +40,17 @@ import torch
 from torch import nn
 
 from . import distributed
-from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, write_csv
+from .checkpoint import (
+    CheckpointError,
+    atomic_save,
+    first_non_finite,
+    load_checkpoint,
+    remove_stale_temporaries,
+    rng_state,
+    set_rng_state,
+    write_csv,
+    write_text,
+)
 from .code import Prior
 from .config import TrainConfig, resolve_device
 from .data import TensorSampler, load_mnist, mixture_2d
@@ -41,22 +59,54 @@ from .losses import discriminator_loss, generator_loss
 from .models import build_models
 from .optim import build_optimizers
 
-__all__ = ["CHECKPOINT_NAME", "NonFiniteLossError", "Trainer", "config_hooks", "load_data", "train"]
+__all__ = ["CHECKPOINT_NAME", "LOSS_BOUND", "RUN_FILES", "DivergenceError", "NonFiniteLossError", "Trainer",
+           "config_hooks", "load_data", "train"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = 2
+RUN_FILES = (CHECKPOINT_NAME, "history.csv", "config.json", "samples.png")
+"""What :meth:`Trainer.fit` writes into a run folder."""
+CHECKPOINT_KEYS = ("format", "step", "config", "G", "D", "opt_g", "opt_d", "sampler", "z_generator", "hooks",
+                   "history", "rng")
+"""The entries every checkpoint (format 1 and 2) holds."""
+
+LOSS_BOUND = 1e10
+"""A logged ``loss_d`` or ``loss_g`` beyond this magnitude stops the run as diverged. The adversarial losses are
+cross-entropies of D's logits, so |loss| ~ |logit| once D saturates: a healthy run stays within about 0.01-100. The
+bound sits above the most violent runs the book measures that still end on finite values, so their histories and
+diagnoses (chapter 7) are unchanged: ring8 with Adam at lr 0.05 peaks at 1.3e7 (step 576) and trains on; SGD with
+momentum 0.9 at lr 0.02 / 0.1 reaches 3.7e7 / 2.5e8 the step before its losses turn NaN. Adam at lr 1e3 passes it at
+step 2 (7.9e15) and would otherwise train to the end at ~1e25 and exit 0."""
+_ADVICE = "Try a lower learning rate, gradient clipping or fp32."
 
 
 class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; ``step`` is the first step where it happened."""
+    """A loss became NaN or infinite; ``step`` is the first step where it happened. Its subclass
+    :class:`DivergenceError` stops runs that diverge with finite losses."""
 
     def __init__(self, step: int, values: dict[str, float]) -> None:
         self.step = step
         shown = ", ".join(f"{k}={v}" for k, v in values.items())
         super().__init__(
             f"training stopped: non-finite loss at step {step} ({shown}). No checkpoint was written after it; "
-            "the last checkpoint on disk is intact. Try a lower learning rate, gradient clipping or fp32."
+            f"the last checkpoint on disk is intact. {_ADVICE}"
         )
+
+
+class DivergenceError(NonFiniteLossError):
+    """Training diverged with finite losses: at ``step``, ``quantity`` (a gradient norm, a loss beyond
+    :data:`LOSS_BOUND`, a parameter, an optimiser state) was ``problem``. A :class:`NonFiniteLossError`, so code
+    that catches one catches both."""
+
+    def __init__(self, step: int, quantity: str, problem: str, saving: bool = False) -> None:
+        self.step, self.quantity = step, quantity
+        if saving:
+            text = (f"refusing to write a checkpoint at step {step}: {quantity} {problem}. Nothing was written; the "
+                    f"last checkpoint on disk is intact. {_ADVICE}")
+        else:
+            text = (f"training stopped: diverged at step {step}: {quantity} {problem}. No checkpoint was written "
+                    f"after it; the last checkpoint on disk is intact. {_ADVICE}")
+        RuntimeError.__init__(self, text)
 
 
 def load_data(cfg: TrainConfig) -> tuple[tuple[torch.Tensor, ...], str]:
@@ -340,7 +390,28 @@ class Trainer:
             row["step"] = int(rec["step"])
             if not (_finite(row["loss_d"]) and _finite(row["loss_g"])):
                 raise NonFiniteLossError(row["step"], {"loss_d": row["loss_d"], "loss_g": row["loss_g"]})
-            self.history.append(row)
+            self.history.append(row)  # a row that trips the guard below is kept: its values are diagnose's evidence
+            self._check_row(row)
+        self._check_models(int(pending[-1]["step"]))
+
+    def _check_row(self, row: dict[str, float]) -> None:
+        """The divergence guard on one step's record (finite losses): within :data:`LOSS_BOUND`, finite grad norms."""
+        if self.cfg.amp != "fp16":  # fp16's loss scaler skips the steps whose gradients overflow: not a divergence
+            for key in ("grad_norm_d", "grad_norm_g"):
+                if key in row and not _finite(row[key]):
+                    raise DivergenceError(row["step"], f"{key}={row[key]}", "is not finite")
+        for key in ("loss_d", "loss_g"):
+            if abs(row[key]) > LOSS_BOUND:
+                raise DivergenceError(row["step"], f"{key}={row[key]:.3g}",
+                                      f"is beyond the divergence bound |loss| <= {LOSS_BOUND:g}")
+
+    def _check_models(self, step: int) -> None:
+        """The divergence guard on G's and D's parameters and buffers: all finite (one read-back)."""
+        states = {"G": self.G.state_dict(), "D": self.D.state_dict()}
+        flags = [torch.isfinite(t).all() for st in states.values() for t in st.values() if t.is_floating_point()]
+        if not flags or bool(torch.stack(flags).all()):
+            return
+        raise DivergenceError(step, first_non_finite(states) or "a parameter", "holds NaN or infinite values")
 
     # -- training ---------------------------------------------------------------------------------------------
     def fit(self, steps: int | None = None, out_dir: str | os.PathLike | None = None,
@@ -560,31 +631,46 @@ class Trainer:
                           f"to {self.dist.world_size} x batch_size={self.cfg.batch_size}", UserWarning, stacklevel=2)
 
     def save(self, out_dir: str | os.PathLike) -> str:
-        """Write ``out_dir/checkpoint.pt`` atomically (after checking every pending loss is finite).
+        """Write ``out_dir/checkpoint.pt`` atomically, after the divergence guard has passed every pending step and
+        every tensor of G, D and both optimisers' states is finite (else a :class:`DivergenceError`, and nothing is
+        written); temporary files that an interrupted save left in ``out_dir`` are removed first.
 
         Under ``torchrun`` every rank must call it (the pending records are averaged over the ranks); rank 0 writes,
         and every rank returns once the file is on disk.
         """
         path = os.path.join(os.fspath(out_dir), CHECKPOINT_NAME)
         state = self.state_dict()
+        bad = first_non_finite({key: state[key] for key in ("G", "D", "opt_g", "opt_d")})
+        if bad is not None:
+            raise DivergenceError(self.step_count, bad, "holds NaN or infinite values", saving=True)
         if self.dist.is_main:
+            if os.path.isdir(out_dir):
+                remove_stale_temporaries(out_dir, RUN_FILES)
             atomic_save(state, path)
         distributed.barrier(self.dist)
         return path
 
     def write_outputs(self, out_dir: str | os.PathLike) -> None:
-        """``config.json`` (the config, ``data_source`` and, if set, ``preset``), ``history.csv`` and ``samples.png``
-        (a grid or a 2D scatter) in ``out_dir`` (rank 0)."""
+        """``config.json`` and ``history.csv`` (:meth:`write_records`) and ``samples.png`` (a grid or a 2D scatter)
+        in ``out_dir`` (rank 0)."""
+        if not self.dist.is_main:
+            return
+        self.write_records(out_dir)
+        samples = self.sample(fixed=True) if self.cfg.dataset == "mnist" else self.sample(2500)
+        self.save_samples_png(samples, os.path.join(out_dir, "samples.png"))
+
+    def write_records(self, out_dir: str | os.PathLike) -> None:
+        """``config.json`` (the config, ``data_source`` and, if set, ``preset``) and ``history.csv`` (the history up
+        to :attr:`step_count`) in ``out_dir``, each written whole or not at all (rank 0). A resume writes them first,
+        so that they describe the checkpoint's step even if the resumed run is killed."""
         if not self.dist.is_main:
             return
         out_dir = os.fspath(out_dir)
         os.makedirs(out_dir, exist_ok=True)
-        with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
-            preset = {} if self.preset is None else {"preset": self.preset}
-            json.dump({**self.cfg.to_dict(), "data_source": self.data_source, **preset}, f, indent=2, sort_keys=True)
+        preset = {} if self.preset is None else {"preset": self.preset}
+        config = {**self.cfg.to_dict(), "data_source": self.data_source, **preset}
+        write_text(json.dumps(config, indent=2, sort_keys=True), os.path.join(out_dir, "config.json"))
         write_csv(self.history, os.path.join(out_dir, "history.csv"))
-        samples = self.sample(fixed=True) if self.cfg.dataset == "mnist" else self.sample(2500)
-        self.save_samples_png(samples, os.path.join(out_dir, "samples.png"))
 
     def save_samples_png(self, samples: torch.Tensor, path: str | os.PathLike) -> None:
         """A picture of ``samples``: an image grid (MNIST) or a scatter over the mixture's modes (2D)."""
@@ -609,20 +695,53 @@ class Trainer:
                         data: Any = None, device: str | None = None, **overrides: Any) -> Trainer:
         """Rebuild a trainer from ``path`` (a checkpoint file or a run folder) and restore its state exactly.
 
-        ``overrides`` change config fields (e.g. ``steps`` to train further, ``progress``); ``device`` moves it.
+        ``overrides`` change config fields (e.g. ``steps`` to train further, ``progress``); ``device`` moves it. A
+        file that is not a usable checkpoint (unreadable, missing entries, an invalid config, tensors that do not fit
+        the run it describes, NaN or infinite weights) is a :class:`~gantricks.checkpoint.CheckpointError` naming it.
         """
         path = os.fspath(path)
         if os.path.isdir(path):
             path = os.path.join(path, CHECKPOINT_NAME)
         state = load_checkpoint(path)
-        cfg = TrainConfig.from_dict(state["config"])
+        _check_state(state, path)
+        try:
+            cfg = TrainConfig.from_dict(state["config"])
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"checkpoint {path!r}: its config is invalid ({_one_line(err)})") from err
         if device is not None:
             overrides["device"] = device
         if overrides:
             cfg = cfg.replace(**overrides)
         trainer = cls(cfg, hooks=hooks, prior=prior, data=data)
-        trainer.load_state_dict(state)
+        try:
+            trainer.load_state_dict(state)
+        except (AttributeError, IndexError, KeyError, RuntimeError, TypeError, ValueError) as err:
+            raise CheckpointError(f"checkpoint {path!r} does not fit the run its config describes "
+                                  f"({type(err).__name__}: {_one_line(err)})") from err
         return trainer
+
+
+def _one_line(err: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line (torch's state-dict errors span several), at most ``limit`` characters."""
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_state(state: dict[str, Any], path: str) -> None:
+    """A loaded checkpoint has every entry of :data:`CHECKPOINT_KEYS`, a known format and finite weights."""
+    missing = [key for key in CHECKPOINT_KEYS if key not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {path!r} is not a gantricks checkpoint: it lacks {missing}")
+    if state["format"] not in (1, CHECKPOINT_FORMAT):
+        raise CheckpointError(f"checkpoint {path!r} has format {state['format']!r}, not one this version reads "
+                              f"(1, {CHECKPOINT_FORMAT})")
+    for key in ("config", "G", "D", "opt_g", "opt_d"):
+        if not isinstance(state[key], dict):
+            raise CheckpointError(f"checkpoint {path!r}: its {key!r} is a {type(state[key]).__name__}, not a dict")
+    bad = first_non_finite({key: state[key] for key in ("G", "D", "opt_g", "opt_d")})
+    if bad is not None:
+        raise CheckpointError(f"checkpoint {path!r} holds NaN or infinite values ({bad}): the run had diverged when "
+                              "it was written; resume an earlier copy or train again")
 
 
 def _finite(x: float) -> bool:
