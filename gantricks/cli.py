@@ -118,6 +118,9 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
                    '"preset": NAME in base or a config starts from that run preset, which the fields override)')
     p.add_argument("--seeds", type=int, default=5, help="number of seeds, 0..N-1 from --first-seed (default 5)")
     p.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--config", action="append", default=None, metavar="NAME",
+                   help="run only this config of the grid (repeatable; default: all), e.g. to split a study over "
+                   "processes with one --out each")
     p.add_argument("--out", required=True, metavar="FILE", help="results file (.json); the CSV goes beside it")
     p.add_argument("--steps", type=int, default=None, help="override every config's steps")
     p.add_argument("--device", default=None, help="override every config's device")
@@ -452,6 +455,11 @@ def _ablate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         configs = load_grid(args.grid, progress=False, **overrides)
     except ValueError as err:
         parser.error(str(err))
+    unknown = [name for name in args.config or () if name not in configs]
+    if unknown:
+        parser.error(f"--config {unknown[0]!r}: the grid {args.grid} has no such config; it has {list(configs)}")
+    if args.config:
+        configs = {name: cfg for name, cfg in configs.items() if name in args.config}
     csv_path = args.out[: -len(".json")] + ".csv"
     for path in (args.out, csv_path):
         check_output_file(path, "--out")

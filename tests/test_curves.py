@@ -180,3 +180,18 @@ def test_ablate_batches_the_seeds_of_a_config_that_allows_it(tmp_path):
     separate = run_grid({"plain": configs["plain"]}, [1], progress=False)[0]
     for metric in ("modes", "high_quality"):
         assert by[("plain", 1)][metric] == pytest.approx(separate[metric], abs=0.002)
+
+
+def test_ablate_runs_the_configs_it_is_given(tmp_path, capsys):
+    from gantricks.cli import main
+
+    grid = tmp_path / "g.json"
+    grid.write_text(json.dumps({"base": {"steps": 3, "batch_size": 16},
+                                "configs": {"a": {}, "b": {"dataset": "grid25"}}}))
+    out = tmp_path / "r.json"
+    assert main(["ablate", "--grid", str(grid), "--seeds", "1", "--config", "b", "--out", str(out)]) == 0
+    assert [r["config"] for r in json.loads(out.read_text())["rows"]] == ["b"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ablate", "--grid", str(grid), "--config", "c", "--out", str(tmp_path / "s.json")])
+    assert exit_info.value.code == 2
+    assert "--config 'c': the grid" in capsys.readouterr().err
