@@ -521,7 +521,7 @@ def run_batched(cfg: TrainConfig, seeds: Sequence[int], evaluate: Callable[[Trai
     (A resumed run evaluates only the curve points still ahead of it.)
     """
     from .curves import target_for
-    from .experiments import evaluate as default_evaluate
+    from .evaluation import evaluate as default_evaluate
 
     evaluate = evaluate or default_evaluate
     t0 = time.perf_counter()
