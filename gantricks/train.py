@@ -322,25 +322,34 @@ class Trainer:
             self.flush()
         return record
 
-    def _step_simultaneous(self, record: dict[str, Any]) -> tuple[Any, ...]:
-        """One batch, one forward pass: D's and G's gradients at the same weights (D's from its loss, G's from the
-        generator loss on the same fakes), then both optimiser steps; PacGAN's code (after ALI's) trains this way."""
-        cfg, n, d_labels = self.cfg, self.cfg.batch_size, self.code.d_labels
-        real, *rest = self.sampler.next()
-        y_real = rest[0] if rest else None
-        z, y_fake = self._latent(n)
-        with self.autocast():
-            fake = self.d_input(self._g(z, y_fake))
-        real = self.d_input(real)
+    def _d_objective(self, real: torch.Tensor, y_real: torch.Tensor | None, fake: torch.Tensor,
+                     y_fake: torch.Tensor | None) -> tuple[dict[str, Any], torch.Tensor, dict[str, Any], DBatch]:
+        """D's logits on a real and a fake batch (as D sees them), its adversarial terms, its objective with every
+        hook's terms, the values those log and the :class:`DBatch`; keeps the logits in :attr:`d_logits`."""
+        d_labels = self.code.d_labels
         with self.autocast():
             (real_logits, real_aux), (fake_logits, fake_aux) = self._discriminate(
                 real, d_labels(y_real), fake, d_labels(y_fake))
         terms = discriminator_loss(real_logits.float(), fake_logits.float())
         batch = DBatch(real, y_real, fake, y_fake, real_logits, fake_logits, real_aux, fake_aux)
         loss_d, d_terms = self._objective("d", terms["loss_d"], batch)
-        loss_g = generator_loss(fake_logits.float(), cfg.loss)
-        objective_g, g_terms = self._objective("g", loss_g, GBatch(z, y_fake, fake, fake_logits, fake_aux))
         self.d_logits = (real_logits.detach(), fake_logits.detach())
+        return terms, loss_d, d_terms, batch
+
+    def _step_simultaneous(self, record: dict[str, Any]) -> tuple[Any, ...]:
+        """One batch, one forward pass: D's and G's gradients at the same weights (D's from its loss, G's from the
+        generator loss on the same fakes), then both optimiser steps; PacGAN's code (after ALI's) trains this way."""
+        cfg, n = self.cfg, self.cfg.batch_size
+        real, *rest = self.sampler.next()
+        y_real = rest[0] if rest else None
+        z, y_fake = self._latent(n)
+        with self.autocast():
+            fake = self.d_input(self._g(z, y_fake))
+        real = self.d_input(real)
+        terms, loss_d, d_terms, batch = self._d_objective(real, y_real, fake, y_fake)
+        real_logits, fake_logits = batch.real_logits, batch.fake_logits
+        loss_g = generator_loss(fake_logits.float(), cfg.loss)
+        objective_g, g_terms = self._objective("g", loss_g, GBatch(z, y_fake, fake, fake_logits, batch.fake_aux))
         self._backward("d", loss_d, only_own=True)
         self._backward("g", objective_g, only_own=True)
         self._apply("d", record)
@@ -357,13 +366,8 @@ class Trainer:
             with torch.no_grad(), self.autocast():
                 fake = self._g(z, y_fake)
             real, fake = self.d_input(real), self.d_input(fake)
-            with self.autocast():
-                (real_logits, real_aux), (fake_logits, fake_aux) = self._discriminate(
-                    real, d_labels(y_real), fake, d_labels(y_fake))
-            terms = discriminator_loss(real_logits.float(), fake_logits.float())
-            batch = DBatch(real, y_real, fake, y_fake, real_logits, fake_logits, real_aux, fake_aux)
-            loss_d, d_terms = self._objective("d", terms["loss_d"], batch)
-            self.d_logits = (real_logits.detach(), fake_logits.detach())
+            terms, loss_d, d_terms, batch = self._d_objective(real, y_real, fake, y_fake)
+            real_logits, fake_logits = batch.real_logits, batch.fake_logits
             self._update("d", loss_d, record)
         self.D.requires_grad_(False)  # G's backward pass needs no gradients for D's weights
         try:
