@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .train import Trainer
 
 __all__ = ["HQ_TARGET", "CurveRecord", "Target", "curve_steps", "fit_with_curve", "summarize_curves",
-           "summarize_time_to_quality", "target_2d", "target_for", "target_mnist", "time_to_quality"]
+           "summarize_time_to_quality", "target_2d", "target_for", "target_mnist", "time_to_quality", "value_at"]
 
 HQ_TARGET = 0.9
 """The high-quality share a 2D run must reach (with every mode captured) to count as having reached quality."""
@@ -194,3 +194,28 @@ def columns(points: Sequence[Mapping[str, float]]) -> dict[str, list[float]]:
     pts = sorted(points, key=lambda p: p["step"])
     keys = list(dict.fromkeys(k for p in pts for k in p))
     return {k: [p.get(k, math.nan) for p in pts] for k in keys}
+
+
+def value_at(curve: Mapping[str, Sequence[float]], metric: str, at: float,
+             x: str = "seconds") -> dict[str, float] | None:
+    """What a stored curve (a row's ``curve``: columns ``step``, ``seconds``, metrics) had reached by ``at``: the point
+    of the last evaluation with ``x <= at`` (``x`` is ``"seconds"`` of training or ``"step"``), as ``{"step",
+    "seconds", metric}``; ``None`` when the first evaluation came later. Used to compare models at equal training
+    time (chapter 1: the DCGAN and the MLP); no value between two evaluations is invented.
+
+    >>> value_at({"step": [10, 20], "seconds": [1.0, 2.5], "frechet": [90.0, 70.0]}, "frechet", 2.0)
+    {'step': 10, 'seconds': 1.0, 'frechet': 90.0}
+    """
+    if x not in ("seconds", "step"):
+        raise ValueError(f"value_at: x={x!r} is invalid: expected 'seconds' or 'step'")
+    for name in (x, metric):
+        if name not in curve:
+            raise ValueError(f"value_at: the curve has no {name!r} column (it has {sorted(curve)})")
+    best = None
+    for i, v in enumerate(curve[x]):
+        if v <= at and (best is None or v >= curve[x][best]):
+            best = i
+    if best is None:
+        return None
+    return {"step": int(curve["step"][best]), "seconds": float(curve["seconds"][best]),
+            metric: float(curve[metric][best])}

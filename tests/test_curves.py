@@ -195,3 +195,17 @@ def test_ablate_runs_the_configs_it_is_given(tmp_path, capsys):
         main(["ablate", "--grid", str(grid), "--config", "c", "--out", str(tmp_path / "s.json")])
     assert exit_info.value.code == 2
     assert "--config 'c': the grid" in capsys.readouterr().err
+
+
+def test_value_at_takes_the_last_evaluation_reached_by_then():
+    from gantricks.curves import value_at
+
+    curve = {"step": [500, 1000, 1500], "seconds": [40.0, 85.0, 120.0], "frechet": [180.0, 150.0, 140.0]}
+    assert value_at(curve, "frechet", 100.0) == {"step": 1000, "seconds": 85.0, "frechet": 150.0}
+    assert value_at(curve, "frechet", 120.0)["step"] == 1500  # an evaluation exactly at the time counts
+    assert value_at(curve, "frechet", 39.9) is None  # nothing was evaluated by then: no value is invented
+    assert value_at(curve, "frechet", 1000, x="step")["seconds"] == 85.0
+    with pytest.raises(ValueError, match="no 'kl' column"):
+        value_at(curve, "kl", 100.0)
+    with pytest.raises(ValueError, match="x='time' is invalid"):
+        value_at(curve, "frechet", 100.0, x="time")

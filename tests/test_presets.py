@@ -41,15 +41,20 @@ def test_every_preset_is_well_formed_and_builds_for_every_dataset(name):
 
 
 def test_the_presets_are_the_measured_configs():
-    assert run_preset("baseline") == TrainConfig()
-    noise = run_preset("noise", dataset="mnist").noise  # "instance noise 0.5" of book/results/noise_mnist_grid.json
-    assert (noise.instance_sigma, noise.instance_anneal_steps, noise.instance_schedule) == (0.5, 2000, "linear")
     from pathlib import Path
 
     from gantricks.experiments import load_grid
 
-    grid = Path(__file__).resolve().parents[1] / "book" / "results" / "regulate_grid25_grid.json"
-    measured = load_grid(grid)["none + clip"]  # chapter 4's clipping, controllers off
+    results = Path(__file__).resolve().parents[1] / "book" / "results"
+    for dataset, grid, name in (("ring8", "recipe_ring8_grid.json", "linear decay"),
+                                ("grid25", "recipe_grid25_grid.json", "linear decay"),
+                                ("mnist", "mnist_digits_grid.json", "dcgan w32")):
+        measured = load_grid(results / grid)[name]  # the recipe that "How we measure" / chapter 1 measure
+        assert run_preset("baseline", dataset=dataset) == measured, dataset
+    assert run_preset("baseline") == run_preset("baseline", dataset="ring8")  # TrainConfig's default dataset
+    noise = run_preset("noise", dataset="mnist").noise  # "instance noise 0.5" of book/results/noise_mnist_grid.json
+    assert (noise.instance_sigma, noise.instance_anneal_steps, noise.instance_schedule) == (0.5, 2000, "linear")
+    measured = load_grid(results / "regulate_grid25_grid.json")["none + clip"]  # chapter 4's clipping, controllers off
     assert run_preset("regulate", dataset="grid25", steps=measured.steps) == measured
     optim = run_preset("optim").optim
     assert (optim.name, optim.lr_g, optim.lr_d, optim.betas) == ("adam", 1e-4, 4e-4, (0.0, 0.9))
