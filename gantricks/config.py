@@ -19,6 +19,7 @@ import torch
 
 from .code import LatentCode
 from .latent import LatentConfig
+from .losses import LOSSES
 from .models import D_ARCHS, INITS
 from .noise import NoiseConfig, NormalPrior
 from .optim import OptimConfig
@@ -37,7 +38,6 @@ __all__ = ["DATASETS", "LOSSES", "MODELS", "LatentConfig", "NoiseConfig", "Optim
 DATASETS = ("mnist", "ring8", "grid25")
 MODELS = ("auto", "mlp", "dcgan", "mlp2d")
 MODELS_FOR = {"mnist": ("mlp", "dcgan"), "ring8": ("mlp2d",), "grid25": ("mlp2d",)}
-LOSSES = ("ns", "minimax")
 UPDATES = ("alternating", "simultaneous")
 OUTPUTS = ("tanh", "sigmoid")
 AMP = (None, "bf16", "fp16")
@@ -104,7 +104,9 @@ class TrainConfig:
     steps: int = option(2000, "total generator updates", positive_int)
     batch_size: int = option(128, "batch size", positive_int)
     d_steps: int = option(1, "discriminator updates per generator update", positive_int)
-    loss: str = option("ns", "generator loss: ns (non-saturating) or minimax", Choice(LOSSES))
+    loss: str = option("ns", "the GAN objective: ns (non-saturating) or minimax (D's cross-entropy), hinge (Lim & Ye "
+                       "2017) or wgan (Arjovsky et al. 2017; with a gradient penalty or spectral norm)",
+                       Choice(LOSSES))
     update: str = option("alternating", "alternating: D's update(s), then G's on fresh z (Goodfellow et al. 2014, "
                          "Algorithm 1); simultaneous: both gradients from one batch at the same weights, then both "
                          "steps (PacGAN's code)", Choice(UPDATES))
