@@ -27,13 +27,15 @@ from .regulate import RegulateConfig
 from .schedule import ScheduleConfig
 from .section import Choice, Section, fail, flag, non_negative_int, option, optional, positive_int, text
 from .smoothing import SmoothingConfig
+from .spectral import SpectralConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hooks import Hook
     from .noise import Prior
 
 __all__ = ["DATASETS", "LOSSES", "MODELS", "LatentConfig", "NoiseConfig", "OptimConfig", "RegulateConfig",
-           "ScheduleConfig", "SmoothingConfig", "TrainConfig", "merge_fields", "resolve_device", "section"]
+           "ScheduleConfig", "SmoothingConfig", "SpectralConfig", "TrainConfig", "merge_fields", "resolve_device",
+           "section"]
 
 DATASETS = ("mnist", "ring8", "grid25")
 MODELS = ("auto", "mlp", "dcgan", "mlp2d")
@@ -139,6 +141,7 @@ class TrainConfig:
     latent: LatentConfig = section(LatentConfig)  # chapter 5
     smoothing: SmoothingConfig = section(SmoothingConfig)  # label smoothing (chapter 1)
     schedule: ScheduleConfig = section(ScheduleConfig)  # learning-rate schedules (chapter 1, How we measure)
+    spectral: SpectralConfig = section(SpectralConfig)  # spectral normalisation of D (chapter 8)
 
     def __post_init__(self) -> None:
         for name, cls in self.section_types().items():
@@ -229,6 +232,12 @@ class TrainConfig:
         for sec in self.sections():
             tensors = sec.prepare_data(tensors, self)
         return tensors
+
+    def prepare_models(self, g: torch.nn.Module, d: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """``(G, D)`` after every section's change (e.g. spectral normalisation of D), in registration order."""
+        for sec in self.sections():
+            g, d = sec.prepare_models(g, d, self)
+        return g, d
 
     # -- copies and dicts -----------------------------------------------------------------------------------------
     def replace(self, **changes: Any) -> TrainConfig:
