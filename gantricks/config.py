@@ -23,6 +23,7 @@ from .losses import LOSSES
 from .models import D_ARCHS, INITS
 from .noise import NoiseConfig, NormalPrior
 from .optim import OptimConfig
+from .penalty import PenaltyConfig
 from .regulate import RegulateConfig
 from .schedule import ScheduleConfig
 from .section import Choice, Section, fail, flag, non_negative_int, option, optional, positive_int, text
@@ -33,9 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .hooks import Hook
     from .noise import Prior
 
-__all__ = ["DATASETS", "LOSSES", "MODELS", "LatentConfig", "NoiseConfig", "OptimConfig", "RegulateConfig",
-           "ScheduleConfig", "SmoothingConfig", "SpectralConfig", "TrainConfig", "merge_fields", "resolve_device",
-           "section"]
+__all__ = ["DATASETS", "LOSSES", "MODELS", "LatentConfig", "NoiseConfig", "OptimConfig", "PenaltyConfig",
+           "RegulateConfig", "ScheduleConfig", "SmoothingConfig", "SpectralConfig", "TrainConfig", "merge_fields",
+           "resolve_device", "section"]
 
 DATASETS = ("mnist", "ring8", "grid25")
 MODELS = ("auto", "mlp", "dcgan", "mlp2d")
@@ -142,6 +143,7 @@ class TrainConfig:
     smoothing: SmoothingConfig = section(SmoothingConfig)  # label smoothing (chapter 1)
     schedule: ScheduleConfig = section(ScheduleConfig)  # learning-rate schedules (chapter 1, How we measure)
     spectral: SpectralConfig = section(SpectralConfig)  # spectral normalisation of D (chapter 8)
+    penalty: PenaltyConfig = section(PenaltyConfig)  # R1 and WGAN-GP gradient penalties (chapter 8)
 
     def __post_init__(self) -> None:
         for name, cls in self.section_types().items():
