@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .code import LatentCode
+from .ema import EMAConfig
 from .latent import LatentConfig
 from .losses import LOSSES
 from .models import D_ARCHS, INITS
@@ -34,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .hooks import Hook
     from .noise import Prior
 
-__all__ = ["DATASETS", "LOSSES", "MODELS", "LatentConfig", "NoiseConfig", "OptimConfig", "PenaltyConfig",
+__all__ = ["DATASETS", "EMAConfig", "LOSSES", "MODELS", "LatentConfig", "NoiseConfig", "OptimConfig", "PenaltyConfig",
            "RegulateConfig", "ScheduleConfig", "SmoothingConfig", "SpectralConfig", "TrainConfig", "merge_fields",
            "resolve_device", "section"]
 
@@ -144,6 +145,7 @@ class TrainConfig:
     schedule: ScheduleConfig = section(ScheduleConfig)  # learning-rate schedules (chapter 1, How we measure)
     spectral: SpectralConfig = section(SpectralConfig)  # spectral normalisation of D (chapter 8)
     penalty: PenaltyConfig = section(PenaltyConfig)  # R1 and WGAN-GP gradient penalties (chapter 8)
+    ema: EMAConfig = section(EMAConfig)  # an average of G's weights for sampling (chapter 8)
 
     def __post_init__(self) -> None:
         for name, cls in self.section_types().items():
