@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .code import LatentCode
+from .diffaug import DiffAugmentConfig
 from .ema import EMAConfig
 from .latent import LatentConfig
 from .losses import LOSSES
@@ -35,9 +36,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .hooks import Hook
     from .noise import Prior
 
-__all__ = ["DATASETS", "EMAConfig", "LOSSES", "MODELS", "LatentConfig", "NoiseConfig", "OptimConfig", "PenaltyConfig",
-           "RegulateConfig", "ScheduleConfig", "SmoothingConfig", "SpectralConfig", "TrainConfig", "merge_fields",
-           "resolve_device", "section"]
+__all__ = ["DATASETS", "LOSSES", "MODELS", "DiffAugmentConfig", "EMAConfig", "LatentConfig", "NoiseConfig",
+           "OptimConfig", "PenaltyConfig", "RegulateConfig", "ScheduleConfig", "SmoothingConfig", "SpectralConfig",
+           "TrainConfig", "merge_fields", "resolve_device", "section"]
 
 DATASETS = ("mnist", "ring8", "grid25")
 MODELS = ("auto", "mlp", "dcgan", "mlp2d")
@@ -146,6 +147,7 @@ class TrainConfig:
     spectral: SpectralConfig = section(SpectralConfig)  # spectral normalisation of D (chapter 8)
     penalty: PenaltyConfig = section(PenaltyConfig)  # R1 and WGAN-GP gradient penalties (chapter 8)
     ema: EMAConfig = section(EMAConfig)  # an average of G's weights for sampling (chapter 8)
+    diffaug: DiffAugmentConfig = section(DiffAugmentConfig)  # differentiable augmentation of D's inputs (chapter 8)
 
     def __post_init__(self) -> None:
         for name, cls in self.section_types().items():

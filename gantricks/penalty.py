@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from .hooks import DBatch, Hook, LossTerms
+from .hooks import DBatch, Hook, LossTerms, RandomHook
 from .section import Number, Section, fail, option, positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -138,38 +138,23 @@ class R1Penalty(Hook):
         raise ValueError("a format-1 checkpoint predates the R1 penalty; it cannot resume with one")
 
 
-class GradientPenalty(Hook):
+class GradientPenalty(RandomHook):
     """WGAN-GP: ``lam * E(||grad D(x_hat)|| - 1)^2`` on interpolates of the D update's reals and fakes."""
 
     key = "gp"
 
     def __init__(self, lam: float, seed: int = 0) -> None:
+        super().__init__(seed)
         self.lam = _WEIGHT("GradientPenalty.lam", lam)
         if not self.lam:
             fail("GradientPenalty.lam", lam, "expected a positive number")
-        self.seed = int(seed)
-        self._generator: torch.Generator | None = None
-        self._state: torch.Tensor | None = None
-
-    def _gen(self, device: torch.device) -> torch.Generator:
-        if self._generator is None or self._generator.device != device:
-            self._generator = torch.Generator(device=device).manual_seed(self.seed)
-            if self._state is not None:
-                self._generator.set_state(self._state)
-        return self._generator
 
     def d_loss(self, batch: DBatch, trainer: Trainer) -> LossTerms:
         n = min(batch.real.shape[0], batch.fake.shape[0])  # pairs of a real and a fake
-        eps = torch.rand(n, device=batch.real.device, generator=self._gen(batch.real.device))
+        eps = torch.rand(n, device=batch.real.device, generator=self.generator(batch.real.device))
         d, y = _d_and_labels(batch.y_real, trainer)
         term = self.lam * wgan_gp_penalty(d, batch.real[:n], batch.fake[:n], eps, None if y is None else y[:n])
         return LossTerms(term, {"loss_gp": term})
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self._generator.get_state() if self._generator is not None else self._state}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._state, self._generator = state["generator"], None
 
     def state_from_format1(self, checkpoint: dict[str, Any], positional: Any) -> dict[str, Any]:
         raise ValueError("a format-1 checkpoint predates WGAN-GP; it cannot resume with it")
