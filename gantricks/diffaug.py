@@ -118,11 +118,12 @@ class DiffAugmentConfig(Section):
     key: ClassVar[str] = "diffaug"
 
     policy: tuple[str, ...] = option((), "DiffAugment: augment reals and fakes alike with these, in order: color, "
-                                     "translation, cutout (images only)", _policy, flag="--diffaugment")
+                                     "translation, cutout (images only)", _policy, flag="--diffaugment",
+                                     metavar="NAME")
     translation: float = option(0.125, "largest shift of DiffAugment's translation, as a fraction of the side",
-                                _RATIO, flag="--diffaugment-translation")
+                                _RATIO, flag="--diffaugment-translation", metavar="F")
     cutout: float = option(0.5, "side of DiffAugment's cutout square, as a fraction of the image's",
-                           _RATIO, flag="--diffaugment-cutout")
+                           _RATIO, flag="--diffaugment-cutout", metavar="F")
 
     def check_with(self, cfg: Any) -> None:
         if self.policy and cfg.dataset != "mnist":

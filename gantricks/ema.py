@@ -49,9 +49,9 @@ class EMAConfig(Section):
     decay: float = option(0.0, "sample and evaluate with an exponential moving average of G's weights of this decay, "
                           "e.g. 0.999 (0: off)", _DECAY, flag="--ema", metavar="DECAY")
     warmup: int = option(10, "the average's decay at update t is min(decay, t / (t + warmup)), 0 at the first "
-                         "(0: decay from the start)", non_negative_int, flag="--ema-warmup")
+                         "(0: decay from the start)", non_negative_int, flag="--ema-warmup", metavar="STEPS")
     bn_batches: int = option(4, "batches of z (of batch_size) that recompute the average's BatchNorm statistics "
-                             "before it samples", positive_int, flag="--ema-bn-batches")
+                             "before it samples", positive_int, flag="--ema-bn-batches", metavar="N")
 
     def check(self) -> None:
         defaults = EMAConfig.__dataclass_fields__

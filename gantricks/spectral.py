@@ -44,7 +44,7 @@ class SpectralConfig(Section):
     d: bool = option(False, "spectral normalisation of every linear and convolution layer of D (Miyato et al. 2018)",
                      flag, flag="--spectral-norm")
     power_iterations: int = option(1, "power iterations per D forward pass in training (--spectral-norm)",
-                                   positive_int, flag="--sn-power-iterations")
+                                   positive_int, flag="--sn-power-iterations", metavar="N")
 
     def check(self) -> None:
         if self.power_iterations != 1 and not self.d:

@@ -121,3 +121,13 @@ def test_config_checks():
         TrainConfig(dataset="mnist", diffaug={"policy": ("flip",)})
     with pytest.raises(ValueError, match=r"diffaug.cutout=0 is invalid: expected a number in \(0, 1\]"):
         TrainConfig(dataset="mnist", diffaug={"policy": ("cutout",), "cutout": 0})
+
+
+def test_the_policy_is_a_flag():
+    from gantricks.cli import build_parser
+    from gantricks.flags import config_fields
+
+    args = build_parser().parse_args(["train", "--out", "x", "--dataset", "mnist", "--diffaugment", "translation",
+                                      "cutout", "--diffaugment-cutout", "0.25"])
+    cfg = TrainConfig(**config_fields(args))
+    assert cfg.diffaug.policy == ("translation", "cutout") and cfg.diffaug.cutout == 0.25

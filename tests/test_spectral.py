@@ -98,3 +98,23 @@ def test_training_resumes_exactly(tmp_path, update):
     assert [r["loss_d"] for r in straight.history] == [r["loss_d"] for r in resumed.history]
     for layer in normalised_layers(straight.D):
         assert _sigma(layer) == pytest.approx(1.0, abs=0.05)
+
+
+def test_the_command_line_switches_the_stabilisers_on_and_resumes(tmp_path):
+    import json
+
+    from gantricks.cli import main
+
+    run = tmp_path / "run"
+    argv = ["train", "--out", str(run), "--steps", "4", "--dataset", "ring8", "--batch-size", "32", "--data-size",
+            "500", "--no-progress", "--spectral-norm", "--sn-power-iterations", "2", "--loss", "hinge", "--r1", "1",
+            "--r1-every", "2", "--gp", "0.5", "--ema", "0.9", "--ema-warmup", "3"]
+    assert main(argv) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["spectral"] == {"d": True, "power_iterations": 2} and cfg["loss"] == "hinge"
+    assert cfg["penalty"] == {"r1": 1.0, "r1_every": 2, "gp": 0.5}
+    assert cfg["ema"] == {"decay": 0.9, "warmup": 3, "bn_batches": 4}
+    assert main(["train", "--resume", str(run), "--steps", "6", "--no-progress"]) == 0
+    resumed = Trainer.from_checkpoint(run)
+    assert resumed.step_count == 6 and resumed.hook("ema").updates == 6 and resumed.hook("r1").updates == 6
+    assert len(normalised_layers(resumed.D)) == 4
