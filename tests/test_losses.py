@@ -65,3 +65,11 @@ def test_config_refuses_smoothing_with_a_margin_loss():
         TrainConfig(loss="wgan", smoothing={"real": 0.1})
     with pytest.raises(ValueError, match=r"loss='ls' is invalid: allowed values are \('ns', 'minimax', 'hinge', "):
         TrainConfig(loss="ls")
+
+
+def test_rejection_sampling_refuses_a_margin_loss():
+    from gantricks.drs import DiscriminatorRejectionSampler
+
+    t = Trainer(TrainConfig(steps=1, batch_size=16, data_size=200, progress=False, device="cpu", loss="hinge"))
+    with pytest.raises(ValueError, match=r"loss='hinge' is invalid for rejection sampling"):
+        DiscriminatorRejectionSampler.from_trainer(t)
