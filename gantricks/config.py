@@ -22,9 +22,11 @@ from .diffaug import DiffAugmentConfig
 from .ema import EMAConfig
 from .latent import LatentConfig
 from .losses import LOSSES
+from .mbstd import MinibatchStdConfig
 from .models import D_ARCHS, INITS
 from .noise import NoiseConfig, NormalPrior
 from .optim import OptimConfig
+from .packing import PackingConfig
 from .penalty import PenaltyConfig
 from .regulate import RegulateConfig
 from .schedule import ScheduleConfig
@@ -36,9 +38,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .hooks import Hook
     from .noise import Prior
 
-__all__ = ["DATASETS", "LOSSES", "MODELS", "DiffAugmentConfig", "EMAConfig", "LatentConfig", "NoiseConfig",
-           "OptimConfig", "PenaltyConfig", "RegulateConfig", "ScheduleConfig", "SmoothingConfig", "SpectralConfig",
-           "TrainConfig", "merge_fields", "resolve_device", "section"]
+__all__ = ["DATASETS", "LOSSES", "MODELS", "DiffAugmentConfig", "EMAConfig", "LatentConfig", "MinibatchStdConfig",
+           "NoiseConfig", "OptimConfig", "PackingConfig", "PenaltyConfig", "RegulateConfig", "ScheduleConfig",
+           "SmoothingConfig", "SpectralConfig", "TrainConfig", "merge_fields", "resolve_device", "section"]
 
 DATASETS = ("mnist", "ring8", "grid25")
 MODELS = ("auto", "mlp", "dcgan", "mlp2d")
@@ -144,7 +146,9 @@ class TrainConfig:
     latent: LatentConfig = section(LatentConfig)  # chapter 5
     smoothing: SmoothingConfig = section(SmoothingConfig)  # label smoothing (chapter 1)
     schedule: ScheduleConfig = section(ScheduleConfig)  # learning-rate schedules (chapter 1, How we measure)
-    spectral: SpectralConfig = section(SpectralConfig)  # spectral normalisation of D (chapter 8)
+    mbstd: MinibatchStdConfig = section(MinibatchStdConfig)  # minibatch standard deviation in D (chapter 8)
+    packing: PackingConfig = section(PackingConfig)  # PacGAN: D judges packs of samples (chapter 8)
+    spectral: SpectralConfig = section(SpectralConfig)  # spectral normalisation of D, after the two above (chapter 8)
     penalty: PenaltyConfig = section(PenaltyConfig)  # R1 and WGAN-GP gradient penalties (chapter 8)
     ema: EMAConfig = section(EMAConfig)  # an average of G's weights for sampling (chapter 8)
     diffaug: DiffAugmentConfig = section(DiffAugmentConfig)  # differentiable augmentation of D's inputs (chapter 8)
