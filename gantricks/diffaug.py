@@ -106,7 +106,7 @@ AUGMENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
 
 def _policy(name: str, value: Any) -> tuple[str, ...]:
     p = tuple(value) if isinstance(value, (tuple, list)) else None
-    if p is None or not all(v in AUGMENTATIONS for v in p) or len(set(p)) != len(p):
+    if p is None or not all(isinstance(v, str) and v in AUGMENTATIONS for v in p) or len(set(p)) != len(p):
         fail(name, value, f"expected distinct names among {tuple(AUGMENTATIONS)} (empty: off)")
     return p
 
