@@ -9,7 +9,7 @@
 * WGAN-GP (Gulrajani et al. 2017, "Improved training of Wasserstein GANs", eq. 3): D's loss gains
   ``lambda * E (||grad D(x_hat)|| - 1)^2`` at ``x_hat = eps x + (1 - eps) G(z)``, ``eps ~ U[0, 1]`` per sample, a
   soft version of the 1-Lipschitz constraint of the Wasserstein critic (``loss="wgan"``); the eps come from the
-  hook's own generator, checkpointed.
+  hook's own generator, checkpointed. A conditional D (cGAN) judges the interpolates with the reals' labels.
 
 Both are :class:`~gantricks.hooks.Hook` s adding a named term through ``d_loss`` (logged as ``loss_r1`` and
 ``loss_gp``: the term added to D's objective in the step's last D update, 0 on a lazy update that skips it), not

@@ -114,3 +114,13 @@ def test_config():
     with pytest.raises(ValueError, match=r"ema.warmup=3 is invalid: it sets the average of G's weights"):
         TrainConfig(ema={"warmup": 3})
     assert [h.key for h in TrainConfig(ema={"decay": 0.99}).build_hooks()] == ["ema"]
+
+
+def test_a_conditional_generator_recomputes_its_statistics_with_labels():
+    data = (torch.rand(64, 1, 28, 28) * 2 - 1, torch.arange(64) % 10)
+    t = Trainer(TrainConfig(dataset="mnist", model="dcgan", width=8, n_classes=10, steps=2, batch_size=16,
+                            progress=False, device="cpu", ema={"decay": 0.9}), data=data)
+    t.fit()
+    samples = t.sample(20)
+    assert samples.shape == (20, 1, 28, 28) and torch.isfinite(samples).all()
+    assert not t.hook("ema").stale and t.sampling_G is t.hook("ema").model

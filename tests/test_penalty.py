@@ -145,3 +145,13 @@ def test_config_checks():
         TrainConfig(dataset="mnist", model="dcgan", penalty={"r1": 1.0})
     kinds = [type(h).__name__ for h in TrainConfig(penalty={"r1": 1.0, "gp": 2.0}).build_hooks()]
     assert kinds == ["R1Penalty", "GradientPenalty"]
+
+
+def test_penalties_with_a_conditional_d_get_its_labels():
+    torch.manual_seed(0)
+    data = (torch.rand(64, 1, 28, 28) * 2 - 1, torch.arange(64) % 10)
+    cfg = TrainConfig(dataset="mnist", model="mlp", n_classes=10, steps=2, batch_size=16, progress=False,
+                      device="cpu", penalty={"r1": 1.0, "gp": 1.0})
+    t = Trainer(cfg, data=data)
+    t.fit()
+    assert t.history[-1]["loss_r1"] > 0 and t.history[-1]["loss_gp"] > 0
