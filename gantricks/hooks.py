@@ -20,7 +20,8 @@ weights needs).
 
 State: a hook with state implements ``state_dict``/``load_state_dict``. The checkpoint keeps it under the hook's
 :attr:`Hook.key` (its class name unless it says otherwise; a second hook with the same key gets ``#2``), as
-Lightning's ``Callback.state_key`` does, so adding or reordering tricks never mixes states up.
+Lightning's ``Callback.state_key`` does, so adding or reordering tricks never mixes states up. A hook that draws
+random numbers subclasses :class:`RandomHook`: its own seeded generator, whose state is the hook's state.
 """
 
 from __future__ import annotations
