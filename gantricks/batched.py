@@ -226,7 +226,7 @@ class BatchedTrainer:
         self.hooks = cfg.build_hooks()  # the schedule's LambdaLR over the stacked optimisers; nothing else passes
         for h in self.hooks:
             h.setup(self)  # type: ignore[arg-type]
-        self._d_loss = vmap(discriminator_loss)
+        self._d_loss = vmap(functools.partial(discriminator_loss, kind=cfg.loss))
         self._g_loss = vmap(functools.partial(generator_loss, kind=cfg.loss))
         self.step_count = 0
         self.histories: list[list[dict[str, float]]] = [[] for _ in self.seeds]

@@ -18,26 +18,33 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .code import LatentCode
+from .diffaug import DiffAugmentConfig
+from .ema import EMAConfig
 from .latent import LatentConfig
+from .losses import LOSSES
+from .mbstd import MinibatchStdConfig
 from .models import D_ARCHS, INITS
 from .noise import NoiseConfig, NormalPrior
 from .optim import OptimConfig
+from .packing import PackingConfig
+from .penalty import PenaltyConfig
 from .regulate import RegulateConfig
 from .schedule import ScheduleConfig
 from .section import Choice, Section, fail, flag, non_negative_int, option, optional, positive_int, text
 from .smoothing import SmoothingConfig
+from .spectral import SpectralConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hooks import Hook
     from .noise import Prior
 
-__all__ = ["DATASETS", "LOSSES", "MODELS", "LatentConfig", "NoiseConfig", "OptimConfig", "RegulateConfig",
-           "ScheduleConfig", "SmoothingConfig", "TrainConfig", "merge_fields", "resolve_device", "section"]
+__all__ = ["DATASETS", "LOSSES", "MODELS", "DiffAugmentConfig", "EMAConfig", "LatentConfig", "MinibatchStdConfig",
+           "NoiseConfig", "OptimConfig", "PackingConfig", "PenaltyConfig", "RegulateConfig", "ScheduleConfig",
+           "SmoothingConfig", "SpectralConfig", "TrainConfig", "merge_fields", "resolve_device", "section"]
 
 DATASETS = ("mnist", "ring8", "grid25")
 MODELS = ("auto", "mlp", "dcgan", "mlp2d")
 MODELS_FOR = {"mnist": ("mlp", "dcgan"), "ring8": ("mlp2d",), "grid25": ("mlp2d",)}
-LOSSES = ("ns", "minimax")
 UPDATES = ("alternating", "simultaneous")
 OUTPUTS = ("tanh", "sigmoid")
 AMP = (None, "bf16", "fp16")
@@ -104,7 +111,9 @@ class TrainConfig:
     steps: int = option(2000, "total generator updates", positive_int)
     batch_size: int = option(128, "batch size", positive_int)
     d_steps: int = option(1, "discriminator updates per generator update", positive_int)
-    loss: str = option("ns", "generator loss: ns (non-saturating) or minimax", Choice(LOSSES))
+    loss: str = option("ns", "the GAN objective: ns (non-saturating) or minimax (D's cross-entropy), hinge (Lim & Ye "
+                       "2017) or wgan (Arjovsky et al. 2017; with a gradient penalty or spectral norm)",
+                       Choice(LOSSES))
     update: str = option("alternating", "alternating: D's update(s), then G's on fresh z (Goodfellow et al. 2014, "
                          "Algorithm 1); simultaneous: both gradients from one batch at the same weights, then both "
                          "steps (PacGAN's code)", Choice(UPDATES))
@@ -137,6 +146,12 @@ class TrainConfig:
     latent: LatentConfig = section(LatentConfig)  # chapter 5
     smoothing: SmoothingConfig = section(SmoothingConfig)  # label smoothing (chapter 1)
     schedule: ScheduleConfig = section(ScheduleConfig)  # learning-rate schedules (chapter 1, How we measure)
+    mbstd: MinibatchStdConfig = section(MinibatchStdConfig)  # minibatch standard deviation in D (chapter 8)
+    packing: PackingConfig = section(PackingConfig)  # PacGAN: D judges packs of samples (chapter 8)
+    spectral: SpectralConfig = section(SpectralConfig)  # spectral normalisation of D, after the two above (chapter 8)
+    penalty: PenaltyConfig = section(PenaltyConfig)  # R1 and WGAN-GP gradient penalties (chapter 8)
+    ema: EMAConfig = section(EMAConfig)  # an average of G's weights for sampling (chapter 8)
+    diffaug: DiffAugmentConfig = section(DiffAugmentConfig)  # differentiable augmentation of D's inputs (chapter 8)
 
     def __post_init__(self) -> None:
         for name, cls in self.section_types().items():
@@ -227,6 +242,12 @@ class TrainConfig:
         for sec in self.sections():
             tensors = sec.prepare_data(tensors, self)
         return tensors
+
+    def prepare_models(self, g: torch.nn.Module, d: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """``(G, D)`` after every section's change (e.g. spectral normalisation of D), in registration order."""
+        for sec in self.sections():
+            g, d = sec.prepare_models(g, d, self)
+        return g, d
 
     # -- copies and dicts -----------------------------------------------------------------------------------------
     def replace(self, **changes: Any) -> TrainConfig:

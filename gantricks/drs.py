@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .losses import CROSS_ENTROPY_LOSSES
 from .noise import NormalPrior, Prior
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -110,6 +111,9 @@ class DiscriminatorRejectionSampler:
             raise ValueError("DiscriminatorRejectionSampler.from_trainer: only unconditional and cgan runs are "
                              f"supported, not conditioning={trainer.code.conditioning!r} with "
                              f"mixture_to_g={trainer.code.component_to_g}")
+        if trainer.cfg.loss not in CROSS_ENTROPY_LOSSES:
+            raise ValueError(f"loss={trainer.cfg.loss!r} is invalid for rejection sampling: it reads D's logit as "
+                             f"log p_data/p_g, which only a D trained by cross-entropy {CROSS_ENTROPY_LOSSES} gives")
         return cls(trainer.G, trainer.D, trainer.prior, n_classes=trainer.cfg.n_classes, device=trainer.device,
                    **kwargs)
 

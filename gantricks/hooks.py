@@ -20,7 +20,8 @@ weights needs).
 
 State: a hook with state implements ``state_dict``/``load_state_dict``. The checkpoint keeps it under the hook's
 :attr:`Hook.key` (its class name unless it says otherwise; a second hook with the same key gets ``#2``), as
-Lightning's ``Callback.state_key`` does, so adding or reordering tricks never mixes states up.
+Lightning's ``Callback.state_key`` does, so adding or reordering tricks never mixes states up. A hook that draws
+random numbers subclasses :class:`RandomHook`: its own seeded generator, whose state is the hook's state.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import torch
 if TYPE_CHECKING:  # pragma: no cover
     from .train import Trainer
 
-__all__ = ["DBatch", "GBatch", "Hook", "LossTerms"]
+__all__ = ["DBatch", "GBatch", "Hook", "LossTerms", "RandomHook"]
 
 
 class LossTerms(NamedTuple):
@@ -120,3 +121,27 @@ class Hook:
         entry in the list, overrides this to read what format 1 kept elsewhere (or nothing).
         """
         return next(positional, {})
+
+
+class RandomHook(Hook):
+    """A hook that draws its random numbers from its own generator on the device, seeded with ``seed``; the
+    generator's state is the hook's checkpointed state, so a resumed run draws what the straight one drew."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = int(seed)
+        self._generator: torch.Generator | None = None
+        self._state: torch.Tensor | None = None
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        """The hook's generator on ``device`` (created on first use, from the seed or a loaded state)."""
+        if self._generator is None or self._generator.device != torch.device(device):
+            self._generator = torch.Generator(device=device).manual_seed(self.seed)
+            if self._state is not None:
+                self._generator.set_state(self._state)
+        return self._generator
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self._generator.get_state() if self._generator is not None else self._state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._state, self._generator = state["generator"], None

@@ -282,7 +282,9 @@ def build_models(cfg: TrainConfig, data_shape: Sequence[int]) -> tuple[nn.Module
 
     G's input size is the dimension of the config's latent prior; the label sizes of G, D and D's auxiliary class
     head come from the config's :class:`~gantricks.code.LatentCode` (chapter 5: the class, a mixture component).
-    ``cfg.d_arch`` chooses the 2D discriminator's units and ``cfg.init`` the initialisation (:func:`init_weights`).
+    ``cfg.d_arch`` chooses the 2D discriminator's units and ``cfg.init`` the initialisation (:func:`init_weights`);
+    the config's sections then change the initialised networks (:meth:`~gantricks.config.TrainConfig.prepare_models`,
+    e.g. spectral normalisation of D).
     """
     shape = tuple(int(s) for s in data_shape)
     name, z = cfg.resolved_model, cfg.build_prior().dim
@@ -299,4 +301,4 @@ def build_models(cfg: TrainConfig, data_shape: Sequence[int]) -> tuple[nn.Module
         g, dis = DCGANGenerator(z, c, output=cfg.output, n_classes=kg), DCGANDiscriminator(c, **d)
     else:
         g, dis = MLP2DGenerator(z, n_classes=kg), MLP2DDiscriminator(**d, arch=cfg.d_arch)
-    return init_weights(g, cfg.init), init_weights(dis, cfg.init)
+    return cfg.prepare_models(init_weights(g, cfg.init), init_weights(dis, cfg.init))

@@ -148,6 +148,7 @@ class Section:
       D's inputs, act around optimiser steps, choose the sampling generator);
     * :meth:`latent_prior`: a latent prior that replaces N(0, I) (at most one section may give one);
       :meth:`latent_code`: what G and D get as labels; :meth:`prepare_data`: a change to the training tensors;
+      :meth:`prepare_models`: a change to G or D once built and initialised (e.g. spectral normalisation);
     * :meth:`from_fields`: how a dict of fields becomes the section (e.g. starting from a named preset).
     """
 
@@ -193,6 +194,11 @@ class Section:
     def prepare_data(self, tensors: tuple[torch.Tensor, ...], cfg: TrainConfig) -> tuple[torch.Tensor, ...]:
         """The training tensors ``(points, labels, ...)`` as this trick wants them (default: unchanged)."""
         return tensors
+
+    def prepare_models(self, g: torch.nn.Module, d: torch.nn.Module, cfg: TrainConfig
+                       ) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """``(G, D)`` as this trick wants them, after they are built and initialised (default: unchanged)."""
+        return g, d
 
     # -- dicts ----------------------------------------------------------------------------------------------------
     @classmethod

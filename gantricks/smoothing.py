@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .hooks import DBatch, Hook, LossTerms
+from .losses import CROSS_ENTROPY_LOSSES
 from .section import Number, Section, option
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,6 +40,11 @@ class SmoothingConfig(Section):
                          _TARGET, flag="--label-smoothing", metavar="S")
     fake: float = option(0.0, "D's fake targets become s (the two-sided variant Salimans et al. advise against)",
                          _TARGET, flag="--fake-label-smoothing", metavar="S")
+
+    def check_with(self, cfg: Any) -> None:
+        if (self.real or self.fake) and cfg.loss not in CROSS_ENTROPY_LOSSES:
+            self.fail("real" if self.real else "fake", f"smoothing changes cross-entropy targets; loss={cfg.loss!r} "
+                      f"has none (use one of {CROSS_ENTROPY_LOSSES} or switch smoothing off)")
 
     def hooks(self, cfg: Any) -> list[Hook]:
         return [LabelSmoothing(self.real, self.fake)] if self.real or self.fake else []

@@ -330,7 +330,7 @@ class Trainer:
         with self.autocast():
             (real_logits, real_aux), (fake_logits, fake_aux) = self._discriminate(
                 real, d_labels(y_real), fake, d_labels(y_fake))
-        terms = discriminator_loss(real_logits.float(), fake_logits.float())
+        terms = discriminator_loss(real_logits.float(), fake_logits.float(), kind=self.cfg.loss)
         batch = DBatch(real, y_real, fake, y_fake, real_logits, fake_logits, real_aux, fake_aux)
         loss_d, d_terms = self._objective("d", terms["loss_d"], batch)
         self.d_logits = (real_logits.detach(), fake_logits.detach())

@@ -20,7 +20,7 @@ def test_defaults_are_the_plain_gan():
 
 @pytest.mark.parametrize("field, value", [
     ("dataset", "cifar10"), ("model", "resnet"), ("steps", 0), ("steps", 1.5), ("batch_size", -1),
-    ("d_steps", 0), ("loss", "hinge"), ("z_dim", 0), ("output", "relu"),
+    ("d_steps", 0), ("loss", "lsgan"), ("z_dim", 0), ("output", "relu"),
     ("n_classes", 1), ("seed", -3), ("device", "tpu"), ("amp", "fp8"), ("sync_every", 0),
     ("checkpoint_every", -1), ("mnist_source", "web"), ("data_size", 0), ("compile", "yes"),
 ])

@@ -79,8 +79,8 @@ def test_load_grid_merges_base_and_names_bad_configs(tmp_path):
                                 "configs": {"noisy": {"noise": {"instance_sigma": 0.2}}}}))
     noisy = load_grid(grid)["noisy"].noise  # every nested section merges key by key, not only optim
     assert (noisy.instance_sigma, noisy.instance_anneal_steps) == (0.2, 100)
-    grid.write_text(json.dumps({"configs": {"bad": {"loss": "hinge"}}}))
-    with pytest.raises(ValueError, match="config 'bad'.*loss='hinge'"):
+    grid.write_text(json.dumps({"configs": {"bad": {"loss": "lsgan"}}}))
+    with pytest.raises(ValueError, match="config 'bad'.*loss='lsgan'"):
         load_grid(grid)
     grid.write_text(json.dumps({"configs": {}}))
     with pytest.raises(ValueError, match="non-empty object 'configs'"):
