@@ -23,7 +23,7 @@ from .ema import EMAConfig
 from .latent import LatentConfig
 from .losses import LOSSES
 from .mbstd import MinibatchStdConfig
-from .models import D_ARCHS, INITS
+from .models import D_ARCHS, D_NORMS, INITS
 from .noise import NoiseConfig, NormalPrior
 from .optim import OptimConfig
 from .packing import PackingConfig
@@ -119,6 +119,8 @@ class TrainConfig:
                          "steps (PacGAN's code)", Choice(UPDATES))
     d_arch: str = option("mlp", "the 2D discriminator's units: mlp (LeakyReLU) or maxout (5 pieces, PacGAN)",
                          Choice(D_ARCHS))
+    d_norm: str = option("batch", "the DCGAN discriminator's normalisation: batch (BatchNorm, DCGAN) or none "
+                         "(SN-GAN's D; what R1 and WGAN-GP need, chapter 8)", Choice(D_NORMS))
     width: int | None = option(None, "DCGAN's base channel count (default 64; G and D scale with it)",
                                optional(positive_int))
     init: str = option("torch", "weight init: torch (PyTorch's defaults) or normal (N(0, 0.02) weights, zero "
@@ -182,6 +184,9 @@ class TrainConfig:
         if self.d_arch != "mlp" and self.resolved_model != "mlp2d":
             fail("d_arch", self.d_arch, f"maxout units are for the 2D discriminator (model 'mlp2d'), not "
                  f"{self.resolved_model!r}")
+        if self.d_norm != "batch" and self.resolved_model != "dcgan":
+            fail("d_norm", self.d_norm, f"only the DCGAN's discriminator has BatchNorm; model "
+                 f"{self.resolved_model!r} has none to drop")
         if self.width is not None and self.resolved_model != "dcgan":
             fail("width", self.width, f"it sets the DCGAN's channels; model {self.resolved_model!r} has fixed widths")
         if self.update == "simultaneous" and self.d_steps != 1:

@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 D_ARCHS = ("mlp", "maxout")
+D_NORMS = ("batch", "none")
 INITS = ("torch", "normal")
 
 
@@ -169,16 +170,23 @@ class DCGANGenerator(_Conditioned):
 class DCGANDiscriminator(_Discriminator):
     """DCGAN discriminator for 28x28: conv 4x4 stride 2 (c, then 2c with BatchNorm), LeakyReLU 0.2, linear logit.
 
+    ``norm="none"`` drops the BatchNorm (the second convolution then has a bias), as SN-GAN's discriminator (Miyato et
+    al. 2018) and the per-sample gradient penalties of chapter 8 need: BatchNorm mixes a batch's samples.
     With labels, the embedding is reshaped to a 28x28 map and stacked as an extra input channel.
     """
 
-    def __init__(self, channels: int = 64, in_channels: int = 1, n_classes: int = 0, aux_classes: int = 0) -> None:
+    def __init__(self, channels: int = 64, in_channels: int = 1, n_classes: int = 0, aux_classes: int = 0,
+                 norm: str = "batch") -> None:
         super().__init__(n_classes, 28 * 28)
+        if norm not in D_NORMS:
+            raise ValueError(f"norm must be 'batch' or 'none', got {norm!r}")
         c = channels
         extra = 1 if n_classes else 0
+        batch = norm == "batch"
+        second = [nn.Conv2d(c, 2 * c, 4, 2, 1, bias=not batch)] + ([nn.BatchNorm2d(2 * c)] if batch else [])
         self.net = nn.Sequential(
             nn.Conv2d(in_channels + extra, c, 4, 2, 1), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2, True),
+            *second, nn.LeakyReLU(0.2, True),
             nn.Flatten(), nn.Linear(2 * c * 7 * 7, 1),
         )
         self._add_aux(2 * c * 7 * 7, aux_classes)
@@ -298,7 +306,7 @@ def build_models(cfg: TrainConfig, data_shape: Sequence[int]) -> tuple[nn.Module
         g, dis = MLPGenerator(z, shape, output=cfg.output, n_classes=kg), MLPDiscriminator(shape, **d)
     elif name == "dcgan":
         c = cfg.width or 64
-        g, dis = DCGANGenerator(z, c, output=cfg.output, n_classes=kg), DCGANDiscriminator(c, **d)
+        g, dis = DCGANGenerator(z, c, output=cfg.output, n_classes=kg), DCGANDiscriminator(c, **d, norm=cfg.d_norm)
     else:
         g, dis = MLP2DGenerator(z, n_classes=kg), MLP2DDiscriminator(**d, arch=cfg.d_arch)
     return cfg.prepare_models(init_weights(g, cfg.init), init_weights(dis, cfg.init))

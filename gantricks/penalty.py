@@ -19,7 +19,7 @@ more on a detached copy that requires one (as StyleGAN2's ``Dreg`` phase does), 
 D's weights. That extra pass runs D in eval mode: spectral normalisation (:mod:`gantricks.spectral`) then uses the u
 and v of the pass that D's loss just made, without another power iteration, so the penalty is on the very function
 D's loss used. D must not mix samples: with BatchNorm (the DCGAN's D) ``grad_x_i`` of the batch's summed logits is
-not D's gradient at ``x_i``, so the config refuses the penalties there.
+not D's gradient at ``x_i``, so the config refuses the penalties there unless ``d_norm='none'`` drops it.
 """
 
 from __future__ import annotations
@@ -62,9 +62,10 @@ class PenaltyConfig(Section):
 
     def check_with(self, cfg: Any) -> None:
         for name in ("r1", "gp"):
-            if getattr(self, name) and cfg.resolved_model in _BATCHNORM_MODELS:
+            if getattr(self, name) and cfg.resolved_model in _BATCHNORM_MODELS and cfg.d_norm == "batch":
                 self.fail(name, f"model {cfg.resolved_model!r} has BatchNorm in D, which mixes the batch's samples, "
-                          "so the per-sample gradient the penalty needs is undefined; use an MLP discriminator")
+                          "so the per-sample gradient the penalty needs is undefined; drop it (d_norm='none') or use "
+                          "an MLP discriminator")
 
     def hooks(self, cfg: Any) -> list[Hook]:
         hooks: list[Hook] = []

@@ -11,6 +11,7 @@ from torch import nn
 
 from gantricks import TrainConfig, Trainer
 from gantricks.hooks import DBatch
+from gantricks.models import build_models
 from gantricks.penalty import GradientPenalty, R1Penalty, r1_penalty, wgan_gp_penalty
 
 
@@ -155,3 +156,16 @@ def test_penalties_with_a_conditional_d_get_its_labels():
     t = Trainer(cfg, data=data)
     t.fit()
     assert t.history[-1]["loss_r1"] > 0 and t.history[-1]["loss_gp"] > 0
+
+
+def test_a_dcgan_d_without_batchnorm_takes_r1_sample_by_sample():
+    cfg = TrainConfig(dataset="mnist", model="dcgan", width=8, d_norm="none", penalty={"r1": 1.0})
+    _, d = build_models(cfg, (1, 28, 28))
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in d.modules())
+    assert d.net[2].bias is not None  # the second convolution gets back the bias BatchNorm made redundant
+    torch.manual_seed(0)
+    real = torch.rand(6, 1, 28, 28) * 2 - 1
+    one_by_one = torch.stack([r1_penalty(d, real[i:i + 1]) for i in range(6)]).mean()
+    assert r1_penalty(d, real).item() == pytest.approx(one_by_one.item(), rel=1e-5)
+    with pytest.raises(ValueError, match=r"d_norm='none' is invalid: only the DCGAN's discriminator has BatchNorm"):
+        TrainConfig(dataset="ring8", d_norm="none")
