@@ -131,6 +131,10 @@ def _add_ablate(sub: argparse._SubParsersAction) -> None:
                    help="also checkpoint unfinished runs every N steps (they always are at each curve point)")
     p.add_argument("--frechet-target", type=float, default=None, metavar="F",
                    help="MNIST time to quality: the first step with all 10 digits and Frechet <= F")
+    p.add_argument("--diagnose", type=int, default=0, metavar="WINDOW",
+                   help="read every run's history with 'diagnose' at this window and record its symptoms (first "
+                   "step of each); a run whose loss turns non-finite is then recorded as diverged and the grid goes "
+                   "on (default 0: off; chapter 8)")
     p.add_argument("--batch-seeds", action="store_true",
                    help="train a config's seeds as one vectorised model where it allows (for GPUs; see the "
                    "Performance page); other configs run seed by seed")
@@ -441,6 +445,8 @@ def _ablate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if args.seeds <= 0:
         parser.error(f"--seeds {args.seeds}: expected a positive integer")
+    if args.diagnose == 1 or args.diagnose < 0:
+        parser.error(f"--diagnose {args.diagnose}: expected 0 (off) or a window of at least 2 steps")
     for flag, value in (("--curve-every", args.curve_every), ("--checkpoint-every", args.checkpoint_every)):
         if value < 0:
             parser.error(f"{flag} {value}: expected 0 (off) or a positive number of steps")
@@ -469,14 +475,23 @@ def _ablate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     target = target_mnist(args.frechet_target) if args.frechet_target is not None else "auto"
     try:
         rows = run_grid(configs, seeds, results=args.out, command=command, curve_every=args.curve_every,
-                        target=target, checkpoint_every=args.checkpoint_every, batch_seeds=args.batch_seeds)
+                        target=target, checkpoint_every=args.checkpoint_every, batch_seeds=args.batch_seeds,
+                        diagnose_window=args.diagnose)
     except NonFiniteLossError as err:
         _fail(args, f"a run diverged; the finished rows are saved in {args.out}: {err}", code=1)
-    save_csv([{k: v for k, v in r.items() if k != "curve"} for r in rows], csv_path)
+    save_csv([{k: (_symptom_cell(v) if k == "symptoms" else v) for k, v in r.items() if k != "curve"} for r in rows],
+             csv_path)
     skip = ("config", "seed", "seconds", "train_seconds", "curve", "ttq_step", "ttq_seconds", "resumed",
-            "batch_seconds", "batch_train_seconds", "batched")
-    metrics = [k for k in rows[0] if k not in skip]
+            "batch_seconds", "batch_train_seconds", "batched", "symptoms", "diverged_step")
+    metrics = list(dict.fromkeys(k for r in rows for k in r if k not in skip))
     print(format_table(summarize(rows, metrics), {m: ".3f" for m in metrics}))
+    if args.diagnose:
+        print(f"\nsymptoms (diagnose, window {args.diagnose}): runs that show each, per config")
+        for name in dict.fromkeys(r["config"] for r in rows):
+            runs = [r for r in rows if r["config"] == name]
+            found = [s for r in runs for s in r["symptoms"]] + ["diverged"] * sum("diverged_step" in r for r in runs)
+            counts = ", ".join(f"{s} {found.count(s)}/{len(runs)}" for s in dict.fromkeys(found)) or "none"
+            print(f"  {name}: {counts}")
     ttq = summarize_time_to_quality(rows)
     if ttq:
         print("\ntime to quality (median over seeds; a run that never got there counts as inf)")
@@ -484,6 +499,11 @@ def _ablate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"  {t['config']}: {t['reached']}/{t['n']} reached, step {t['ttq_step_median']:.0f}, "
                   f"{t['ttq_seconds_median']:.1f} s")
     return 0
+
+
+def _symptom_cell(symptoms: dict[str, int]) -> str:
+    """A row's symptoms as one CSV cell: ``d_wins@224 vanishing_g_grad@443`` (empty when none)."""
+    return " ".join(f"{k}@{v}" for k, v in symptoms.items())
 
 
 def _check_results_file(path: str) -> None:

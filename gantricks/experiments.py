@@ -26,7 +26,7 @@ from .checkpoint import write_csv as save_csv
 from .config import TrainConfig, merge_fields
 from .evaluation import evaluate, evaluate_2d, evaluate_mnist, label_agreement
 from .presets import run_preset
-from .train import Trainer
+from .train import NonFiniteLossError, Trainer
 
 if TYPE_CHECKING:  # pragma: no cover
     from .curves import Target
@@ -116,7 +116,8 @@ def run_grid(configs: Mapping[str, TrainConfig], seeds: Iterable[int], evaluate:
              results: str | os.PathLike | None = None, command: str | None = None, progress: bool = True,
              trainer_kwargs: Mapping[str, Mapping[str, Any]] | None = None, curve_every: int = 0,
              target: Target | None | str = "auto", checkpoint_every: int = 0,
-             run_dir: str | os.PathLike | None = None, batch_seeds: bool = False) -> list[dict[str, Any]]:
+             run_dir: str | os.PathLike | None = None, batch_seeds: bool = False,
+             diagnose_window: int = 0) -> list[dict[str, Any]]:
     """Train every config with every seed (``cfg.replace(seed=s)``), evaluate, and return tidy rows.
 
     ``trainer_kwargs[name]`` passes extra :class:`Trainer` arguments (hooks, prior) to one config. With
@@ -137,6 +138,13 @@ def run_grid(configs: Mapping[str, TrainConfig], seeds: Iterable[int], evaluate:
     (:func:`gantricks.batched.run_batched`; equal to separate runs up to floating-point rounding, see the
     "Performance" page) where :func:`gantricks.batched.batchable` allows it and ``trainer_kwargs`` gives that config
     nothing; other configs train one seed at a time. It pays on a GPU, not on a CPU.
+
+    ``diagnose_window`` > 0 (chapter 8's symptom study) reads each run's history with
+    :func:`gantricks.diagnose.diagnose` at that window and records ``symptoms``: ``{symptom: first step}`` (empty
+    when none). A run whose loss turns non-finite is then an outcome, not an error: its row gets ``diverged_step``
+    and its symptoms (no metrics, no curve) and the grid goes on; without it, the
+    :class:`~gantricks.train.NonFiniteLossError` propagates. Seeds then train one at a time (``batch_seeds`` is
+    ignored), since the symptoms are read from each run's own history.
     """
     from .curves import curve_steps, target_for
 
@@ -148,7 +156,7 @@ def run_grid(configs: Mapping[str, TrainConfig], seeds: Iterable[int], evaluate:
         run_dir = (path[: -len(".json")] if path.endswith(".json") else path) + ".runs"
     for name, cfg in configs.items():
         todo = [s for s in seeds if (name, s) not in done]
-        if batch_seeds and todo and not (trainer_kwargs or {}).get(name):
+        if batch_seeds and not diagnose_window and todo and not (trainer_kwargs or {}).get(name):
             from .batched import batchable, run_batched
 
             if batchable(cfg) is None:
@@ -167,18 +175,25 @@ def run_grid(configs: Mapping[str, TrainConfig], seeds: Iterable[int], evaluate:
             kwargs = dict((trainer_kwargs or {}).get(name, {}))
             trainer, resumed = _start_run(run_cfg, folder, kwargs, curves=bool(curve_every))
             row: dict[str, Any] = {"config": name, "seed": seed}
-            if curve_every or folder is not None:
-                at = curve_steps(run_cfg.steps, curve_every) if curve_every else [run_cfg.steps]
-                stops = curve_steps(run_cfg.steps, checkpoint_every) if checkpoint_every and folder else []
-                save = (lambda t, f=folder: t.save(f)) if folder is not None else None
-                points = _fit_points(trainer, at, stops, evaluate, save)
-                metrics = {k: v for k, v in points[-1].items() if k not in ("step", "seconds")}
-                row.update(metrics)
-            else:
-                trainer.fit()
-                row.update({k: float(v) for k, v in evaluate(trainer).items()})
+            try:
+                if curve_every or folder is not None:
+                    at = curve_steps(run_cfg.steps, curve_every) if curve_every else [run_cfg.steps]
+                    stops = curve_steps(run_cfg.steps, checkpoint_every) if checkpoint_every and folder else []
+                    save = (lambda t, f=folder: t.save(f)) if folder is not None else None
+                    points = _fit_points(trainer, at, stops, evaluate, save)
+                    metrics = {k: v for k, v in points[-1].items() if k not in ("step", "seconds")}
+                    row.update(metrics)
+                else:
+                    trainer.fit()
+                    row.update({k: float(v) for k, v in evaluate(trainer).items()})
+            except NonFiniteLossError as err:
+                if not diagnose_window:
+                    raise
+                row["diverged_step"] = err.step
             row["seconds"] = time.perf_counter() - t0
-            if curve_every:
+            if diagnose_window:
+                row["symptoms"] = _symptoms(trainer.history, diagnose_window)
+            if curve_every and "diverged_step" not in row:
                 from .curves import columns, time_to_quality
 
                 row["train_seconds"] = trainer.elapsed
@@ -194,6 +209,10 @@ def run_grid(configs: Mapping[str, TrainConfig], seeds: Iterable[int], evaluate:
             if progress:
                 shown = ", ".join(f"{k}={v:.3g}" for k, v in row.items()
                                   if k not in ("config", "seed", "seconds", "curve") and isinstance(v, float))
+                if "diverged_step" in row:
+                    shown = f"diverged at step {row['diverged_step']}"
+                if diagnose_window:
+                    shown += "; symptoms: " + (", ".join(f"{k} at {v}" for k, v in row["symptoms"].items()) or "none")
                 print(f"[{name} seed {seed}] {shown} ({row['seconds']:.0f} s)", flush=True)
             if path:
                 _save_rows(path, rows, command)
@@ -204,6 +223,15 @@ def run_grid(configs: Mapping[str, TrainConfig], seeds: Iterable[int], evaluate:
                 with contextlib.suppress(OSError):  # the config's folder and OUT.runs/, once empty
                     os.removedirs(os.path.dirname(folder))
     return [r for r in rows if r["config"] in configs and r["seed"] in seeds]
+
+
+def _symptoms(history: Sequence[Mapping[str, float]], window: int) -> dict[str, int]:
+    """``{symptom: first step}`` of :func:`gantricks.diagnose.diagnose` at ``window`` (shortened to the history's
+    length for a run that stopped early; empty when fewer than 2 rows)."""
+    from .diagnose import diagnose
+
+    window = min(window, len(history))
+    return {} if window < 2 else {f.symptom: f.step for f in diagnose(history, window=window)}
 
 
 def _slug(name: str) -> str:

@@ -3,6 +3,7 @@ real runs (a diverging one trips exploding_grad, the default does not) and the `
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -281,3 +282,27 @@ def test_history_csv_round_trip(tmp_path):
     cols = read_csv_columns(path)
     assert list(cols) == ["step", "loss_d", "fp_rate"]
     assert cols["loss_d"].tolist() == [0.5, 0.25] and math.isnan(cols["fp_rate"][0]) and cols["fp_rate"][1] == 0.1
+
+
+def test_ablate_diagnose_records_symptoms_and_goes_on_past_a_diverged_run(tmp_path, capsys):
+    grid = tmp_path / "g.json"
+    base = {"dataset": "ring8", "steps": 300, "batch_size": 64, "device": "cpu"}
+    grid.write_text(json.dumps({"base": base, "configs": {
+        "sgd 0.1": {"optim": {"name": "sgd", "lr_g": 0.1, "lr_d": 0.1, "momentum": 0.9}},  # non-finite by ~step 30
+        "d wins": {"loss": "minimax", "d_steps": 5, "optim": {"lr_d": 2e-3}},
+        "healthy": {"steps": 100}}}))
+    out = tmp_path / "r.json"
+    assert main(["ablate", "--grid", str(grid), "--seeds", "1", "--diagnose", "20", "--out", str(out)]) == 0
+    rows = {r["config"]: r for r in json.loads(out.read_text())["rows"]}
+    wild, won, calm = rows["sgd 0.1"], rows["d wins"], rows["healthy"]
+    assert wild["diverged_step"] < 300 and "modes" not in wild  # recorded as an outcome, no metrics invented
+    assert "exploding_grad" in wild["symptoms"] and wild["symptoms"]["exploding_grad"] <= wild["diverged_step"]
+    assert "d_wins" in won["symptoms"] and "diverged_step" not in won and won["modes"] >= 0
+    assert calm["symptoms"] == {}
+    assert "exploding_grad@" in (tmp_path / "r.csv").read_text()
+    printed = capsys.readouterr().out
+    assert "sgd 0.1: exploding_grad 1/1" in printed and "diverged 1/1" in printed and "healthy: none" in printed
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ablate", "--grid", str(grid), "--diagnose", "1", "--out", str(tmp_path / "s.json")])
+    assert exit_info.value.code == 2 and "--diagnose 1: expected 0 (off) or a window of at least 2" in \
+        capsys.readouterr().err
