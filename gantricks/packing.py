@@ -3,7 +3,7 @@ samples in generative adversarial networks").
 
 PacGAN's D takes m samples of one kind (all real or all fake) concatenated into one input and gives one judgement.
 A G that drops modes makes packs whose members are too alike, which D can detect; the paper shows that packing
-penalises mode collapse (its Table 1 is the 2D benchmark of DESIGN.md: PacGAN4 captures 7.8 of 8 and 24.8 of 25
+penalises mode collapse (its Table 1 is the 2D benchmark of "How we measure": PacGAN4 captures 7.8 of 8 and 24.8 of 25
 modes). Here :class:`Packed` wraps D: a batch of n samples becomes n / m packs of m consecutive samples,
 concatenated along the features (2D points: 2m coordinates) or the channels (images: m channels), and D's first
 layer takes m times its inputs (a new layer, initialised as the config's ``init`` says). Each pack's logit is
