@@ -489,7 +489,8 @@ def _ablate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"\nsymptoms (diagnose, window {args.diagnose}): runs that show each, per config")
         for name in dict.fromkeys(r["config"] for r in rows):
             runs = [r for r in rows if r["config"] == name]
-            found = [s for r in runs for s in r["symptoms"]] + ["diverged"] * sum("diverged_step" in r for r in runs)
+            found = [s for r in runs for s in r.get("symptoms", {})]  # rows stored without --diagnose have none
+            found += ["diverged"] * sum("diverged_step" in r for r in runs)
             counts = ", ".join(f"{s} {found.count(s)}/{len(runs)}" for s in dict.fromkeys(found)) or "none"
             print(f"  {name}: {counts}")
     ttq = summarize_time_to_quality(rows)
