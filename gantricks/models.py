@@ -183,9 +183,10 @@ class DCGANDiscriminator(_Discriminator):
         c = channels
         extra = 1 if n_classes else 0
         batch = norm == "batch"
+        first = nn.Conv2d(in_channels + extra, c, 4, 2, 1)  # made first: layers draw their init in this order
         second = [nn.Conv2d(c, 2 * c, 4, 2, 1, bias=not batch)] + ([nn.BatchNorm2d(2 * c)] if batch else [])
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels + extra, c, 4, 2, 1), nn.LeakyReLU(0.2, True),
+            first, nn.LeakyReLU(0.2, True),
             *second, nn.LeakyReLU(0.2, True),
             nn.Flatten(), nn.Linear(2 * c * 7 * 7, 1),
         )
