@@ -167,7 +167,7 @@ def test_labelled_batch_holds_only_labelled_images_and_stays_out_of_the_adversar
     real_sizes: list[int] = []
     adversarial = train_module.discriminator_loss
     monkeypatch.setattr(train_module, "discriminator_loss",
-                        lambda r, f, *s: real_sizes.append(r.shape[0]) or adversarial(r, f, *s))
+                        lambda r, f, *s, **k: real_sizes.append(r.shape[0]) or adversarial(r, f, *s, **k))
     t.fit()
     assert len(drawn) == 3 and real_sizes == [16] * 3  # the adversarial term sees the main batch alone
     images = t.sampler.tensors[0]
