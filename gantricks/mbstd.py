@@ -11,8 +11,11 @@ Here it sits before D's final linear layer (ProGAN puts it before the last block
 :mod:`gantricks.models`: that layer gains one input, whose weight starts at 0, so D at initialisation computes what
 it computed without the layer. Groups are consecutive samples, not ProGAN's strided ones: the loop passes a D
 without BatchNorm ``cat(real, fake)`` in one call, and consecutive groups of a batch size that ``group`` divides never
-mix reals and fakes. The layer couples the samples of a group, so the per-sample gradient penalties of
-:mod:`gantricks.penalty` are refused with it.
+mix reals and fakes. The layer couples the samples of a group, so with a gradient penalty of
+:mod:`gantricks.penalty` the gradient at ``x_i`` of the batch's summed logits also carries what ``x_i`` changes in
+its group's spread; the papers that train with both compute it just so (ProGAN with WGAN-GP, StyleGAN2's R1:
+stylegan2-ada-pytorch ``loss.py`` differentiates ``real_logits.sum()`` through a D with minibatch std), and so does
+this package. The coupling runs through one feature per group, averaged over all features.
 """
 
 from __future__ import annotations
@@ -53,9 +56,6 @@ class MinibatchStdConfig(Section):
             self.fail("group", f"it must divide batch_size={cfg.batch_size}, so no group mixes reals and fakes")
         if cfg.latent.labelled_batch % self.group:
             self.fail("group", f"it must divide latent.labelled_batch={cfg.latent.labelled_batch}")
-        if cfg.penalty.r1 or cfg.penalty.gp:
-            self.fail("group", "the layer couples a group's samples, so the per-sample gradient of penalty.r1 / "
-                      "penalty.gp is undefined; switch one off")
 
     def prepare_models(self, g: nn.Module, d: nn.Module, cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
         return (g, add_minibatch_std(d, self.group)) if self.group else (g, d)

@@ -18,8 +18,10 @@ more on a detached copy that requires one (as StyleGAN2's ``Dreg`` phase does), 
 :meth:`~gantricks.hooks.Hook.d_input`, e.g. augmented), with ``create_graph`` so the penalty's own gradient reaches
 D's weights. That extra pass runs D in eval mode: spectral normalisation (:mod:`gantricks.spectral`) then uses the u
 and v of the pass that D's loss just made, without another power iteration, so the penalty is on the very function
-D's loss used. D must not mix samples: with BatchNorm (the DCGAN's D) ``grad_x_i`` of the batch's summed logits is
-not D's gradient at ``x_i``, so the config refuses the penalties there unless ``d_norm='none'`` drops it.
+D's loss used. D must not normalise over the batch: with BatchNorm (the DCGAN's D) the eval-mode pass is not the
+function D's loss trained, so the config refuses the penalties there unless ``d_norm='none'`` drops it. Minibatch
+standard deviation (:mod:`gantricks.mbstd`) is allowed: it is the same function in both modes, and the gradient of
+the summed logits is then what StyleGAN2 penalises too.
 """
 
 from __future__ import annotations

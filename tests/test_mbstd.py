@@ -3,11 +3,14 @@ groups that never mix reals and fakes, the config's rules, the loop."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+from torch import nn
 
 from gantricks import TrainConfig, Trainer
-from gantricks.mbstd import MinibatchStdDev, group_std
+from gantricks.mbstd import MinibatchStdDev, add_minibatch_std, group_std
 from gantricks.models import build_models
 
 
@@ -54,8 +57,42 @@ def test_config_rules():
         TrainConfig(mbstd={"group": 1})
     with pytest.raises(ValueError, match=r"mbstd.group=3 is invalid: it must divide batch_size=128"):
         TrainConfig(mbstd={"group": 3})
-    with pytest.raises(ValueError, match=r"mbstd.group=4 is invalid: the layer couples a group's samples"):
-        TrainConfig(mbstd={"group": 4}, penalty={"r1": 1.0})
+
+
+def test_r1_with_minibatch_std_is_the_gradient_of_the_summed_logits():
+    """With the layer on, R1 penalises grad_x of the batch's summed logits (as StyleGAN2 does): it is not the
+    sample-by-sample gradient, since each sample moves its group's spread, and the combination trains."""
+    from gantricks.penalty import r1_penalty
+
+    class D(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(2, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x)
+
+    torch.manual_seed(0)
+    d = add_minibatch_std(D(), 4)
+    wider = d.net[-1][1]
+    with torch.no_grad():
+        wider.weight[:, -1] = 1.0  # the spread's weight starts at 0; give it a say
+    x = torch.randn(8, 2)
+    xs = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(xs).sum(), xs)
+    assert torch.allclose(r1_penalty(d, x), grad.square().sum(1).mean(), atol=1e-6)
+    # the gradient with each group's spread held fixed differs: the coupling is there and is penalised
+    body = d.net[:-1]
+    spread = group_std(body(x).detach(), 4)
+    xs = x.clone().requires_grad_(True)
+    (fixed,) = torch.autograd.grad(wider(torch.cat([body(xs), spread[:, None]], 1)).sum(), xs)
+    assert not torch.allclose(grad, fixed, atol=1e-4)
+    cfg = TrainConfig(dataset="ring8", steps=4, batch_size=16, data_size=300, progress=False, device="cpu",
+                      mbstd={"group": 4}, penalty={"r1": 1.0})
+    trainer = Trainer(cfg)
+    trainer.fit()
+    assert all(math.isfinite(row["loss_r1"]) for row in trainer.history)
+    assert any(row["loss_r1"] > 0 for row in trainer.history)
 
 
 def test_the_loop_trains_and_resumes_exactly(tmp_path):
