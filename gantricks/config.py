@@ -212,6 +212,9 @@ class TrainConfig:
             getattr(self, name).validate()
         for sec in self.sections():
             sec.check_with(self)
+        if self.loss == "wgan" and not (self.penalty.gp or self.spectral.d):
+            fail("loss", self.loss, "the Wasserstein critic's loss is unbounded unless D is kept Lipschitz: add "
+                 "penalty.gp (--gp 10, Gulrajani et al. 2017) or spectral.d (--spectral-norm)")
 
     @property
     def resolved_model(self) -> str:

@@ -39,7 +39,8 @@ _RATIO = Number(0, 1, lo_open=True, allowed="expected a number in (0, 1]")
 
 
 def _uniform(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    return torch.rand(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device, generator=gen)
+    # drawn in float32 whatever x's dtype (AMP), so a run draws the same augmentations with and without it
+    return torch.rand(x.shape[0], 1, 1, 1, dtype=torch.float32, device=x.device, generator=gen).to(x.dtype)
 
 
 def brightness(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -124,6 +125,12 @@ class DiffAugmentConfig(Section):
                                 _RATIO, flag="--diffaugment-translation", metavar="F")
     cutout: float = option(0.5, "side of DiffAugment's cutout square, as a fraction of the image's",
                            _RATIO, flag="--diffaugment-cutout", metavar="F")
+
+    def check(self) -> None:
+        for name in ("translation", "cutout"):  # a size for an augmentation the policy does not run would be ignored
+            if getattr(self, name) != type(self).__dataclass_fields__[name].default and name not in self.policy:
+                self.fail(name, f"it sizes DiffAugment's {name}, which policy={list(self.policy)} does not apply; "
+                          f"add {name!r} to diffaug.policy (--diffaugment {name}) or leave it at its default")
 
     def check_with(self, cfg: Any) -> None:
         if self.policy and cfg.dataset != "mnist":

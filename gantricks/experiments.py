@@ -299,14 +299,16 @@ def summarize(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], by: str
     """Mean, sample std and count of each metric per group (order of first appearance).
 
     NaNs and rows without the metric (e.g. ``label_agreement`` of an unconditional run) are left out; a group with
-    no value gets NaN.
+    no value gets NaN. ``n`` counts every run of the group; ``diverged`` counts its runs recorded as diverged
+    (``diverged_step``, :func:`run_grid` with ``diagnose_window``), whose metrics the means therefore leave out.
     """
     groups: dict[Any, list[Mapping[str, Any]]] = {}
     for r in rows:
         groups.setdefault(r[by], []).append(r)
     out = []
     for key, members in groups.items():
-        entry: dict[str, Any] = {by: key, "n": len(members)}
+        entry: dict[str, Any] = {by: key, "n": len(members),
+                                 "diverged": sum("diverged_step" in r for r in members)}
         for m in metrics:
             vals = _values(members, m)
             mean = sum(vals) / len(vals) if vals else float("nan")
@@ -353,14 +355,16 @@ def versus_baseline(rows: Sequence[Mapping[str, Any]], baseline: str, metrics: S
 def format_table(summary: Sequence[Mapping[str, Any]], metrics: Mapping[str, str], by: str = "config") -> str:
     """A Markdown table of ``mean +/- std`` cells; ``metrics`` maps a metric to its format, e.g. ``{"kl": ".3f"}``.
 
-    A group without any value of a metric (its mean is NaN) shows a dash.
+    A group without any value of a metric (its mean is NaN) shows a dash; a group with diverged runs says how many
+    in its ``n`` cell ("3 (1 diverged)"), since its means are over the others.
     """
     head = f"| {by} | n | " + " | ".join(metrics) + " |"
     rule = "|---|---|" + "---|" * len(metrics)
     lines = [head, rule]
     for s in summary:
         cells = ["—" if math.isnan(s[m]) else f"{s[m]:{f}} ± {s[m + '_std']:{f}}" for m, f in metrics.items()]
-        lines.append(f"| {s[by]} | {s['n']} | " + " | ".join(cells) + " |")
+        n = f"{s['n']} ({s['diverged']} diverged)" if s.get("diverged") else f"{s['n']}"
+        lines.append(f"| {s[by]} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -121,6 +121,13 @@ def test_config_checks():
         TrainConfig(dataset="mnist", diffaug={"policy": ("flip",)})
     with pytest.raises(ValueError, match=r"diffaug.cutout=0 is invalid: expected a number in \(0, 1\]"):
         TrainConfig(dataset="mnist", diffaug={"policy": ("cutout",), "cutout": 0})
+    # a size for an augmentation the policy leaves out would be silently ignored
+    with pytest.raises(ValueError, match=r"diffaug.translation=0.25 is invalid: it sizes DiffAugment's translation, "
+                       r"which policy=\['cutout'\] does not apply"):
+        TrainConfig(dataset="mnist", diffaug={"policy": ("cutout",), "translation": 0.25})
+    with pytest.raises(ValueError, match=r"diffaug.cutout=0.25 is invalid: .* policy=\[\] does not apply"):
+        TrainConfig(dataset="mnist", diffaug={"cutout": 0.25})
+    assert TrainConfig(dataset="mnist", diffaug={"policy": ("cutout",), "cutout": 0.25}).diffaug.cutout == 0.25
 
 
 def test_the_policy_is_a_flag():

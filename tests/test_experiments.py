@@ -51,10 +51,18 @@ def test_summarize_and_format_table():
     rows = [{"config": "x", "m": 1.0}, {"config": "x", "m": 3.0}, {"config": "y", "m": 2.0},
             {"config": "y", "m": float("nan")}]
     s = summarize(rows, ["m"])
-    assert s[0] == {"config": "x", "n": 2, "m": 2.0, "m_std": pytest.approx(math.sqrt(2.0))}
+    assert s[0] == {"config": "x", "n": 2, "diverged": 0, "m": 2.0, "m_std": pytest.approx(math.sqrt(2.0))}
     assert s[1]["m"] == 2.0 and s[1]["m_std"] == 0.0 and s[1]["n"] == 2
     table = format_table(s, {"m": ".2f"})
     assert "| x | 2 | 2.00 ± 1.41 |" in table.splitlines()
+
+
+def test_diverged_runs_are_counted_and_named_in_the_table():
+    """A diverged run stays in n, is left out of the means, and the table says so."""
+    rows = [{"config": "x", "m": 1.0}, {"config": "x", "m": 3.0}, {"config": "x", "diverged_step": 174}]
+    (s,) = summarize(rows, ["m"])
+    assert (s["n"], s["diverged"], s["m"]) == (3, 1, 2.0)
+    assert "| x | 3 (1 diverged) | 2.00 ± 1.41 |" in format_table([s], {"m": ".2f"}).splitlines()
 
 
 def test_evaluate_2d_reports_the_protocol_metrics():

@@ -51,7 +51,9 @@ def test_cross_entropy_kinds_unchanged_and_bad_kinds_refused():
 
 @pytest.mark.parametrize("loss", ["hinge", "wgan"])
 def test_the_loop_trains_with_the_loss(loss):
-    t = Trainer(TrainConfig(steps=3, batch_size=16, data_size=200, progress=False, device="cpu", loss=loss))
+    lipschitz = {"spectral": {"d": True}} if loss == "wgan" else {}  # an unconstrained critic is refused
+    t = Trainer(TrainConfig(steps=3, batch_size=16, data_size=200, progress=False, device="cpu", loss=loss,
+                            **lipschitz))
     t.fit()
     real, fake = t.d_logits
     row = t.history[-1]
@@ -67,6 +69,14 @@ def test_config_refuses_smoothing_with_a_margin_loss():
         TrainConfig(loss="ls")
 
 
+def test_config_refuses_an_unconstrained_wasserstein_critic():
+    with pytest.raises(ValueError, match=r"loss='wgan' is invalid: the Wasserstein critic's loss is unbounded unless "
+                       r"D is kept Lipschitz: add penalty.gp \(--gp 10"):
+        TrainConfig(loss="wgan")
+    assert TrainConfig(loss="wgan", penalty={"gp": 10.0}).loss == "wgan"
+    assert TrainConfig(loss="wgan", spectral={"d": True}).loss == "wgan"
+
+
 def test_rejection_sampling_refuses_a_margin_loss():
     from gantricks.drs import DiscriminatorRejectionSampler
 
@@ -75,7 +85,19 @@ def test_rejection_sampling_refuses_a_margin_loss():
         DiscriminatorRejectionSampler.from_trainer(t)
 
 
-@pytest.mark.parametrize("loss, update", [("hinge", "alternating"), ("wgan", "simultaneous")])
+@pytest.mark.parametrize("section, field, value", [("packing", "m", 2), ("mbstd", "group", 4)])
+def test_rejection_sampling_refuses_a_d_that_scores_samples_together(section, field, value):
+    from gantricks.drs import DiscriminatorRejectionSampler
+
+    t = Trainer(TrainConfig(steps=1, batch_size=16, data_size=200, progress=False, device="cpu",
+                            **{section: {field: value}}))
+    with pytest.raises(ValueError, match=rf"{section}.{field}={value} is invalid for rejection sampling: D then "
+                       "scores a sample together with others"):
+        DiscriminatorRejectionSampler.from_trainer(t)
+
+
+# wgan needs a penalty or spectral norm, which the batched engine does not run, so it batches hinge only
+@pytest.mark.parametrize("loss, update", [("hinge", "alternating"), ("hinge", "simultaneous")])
 def test_batched_seeds_train_with_the_loss_as_separate_runs(loss, update):
     from test_batched import _compare, small
 
