@@ -82,6 +82,31 @@ def test_all_tricks_is_the_chapter_presets_merged_and_the_leave_one_out_grids_re
     assert load_grid(results / "all_mnist_dcgan_grid.json")["all tricks"].resolved_model == "dcgan"
 
 
+def test_what_works_is_the_baseline_plus_the_stabilisers_chapter_8_measured_alone():
+    """The preset is exactly the configs chapter 8 measured: on ring8 its minibatch-std row (the pair with R1 is the
+    leave-one-out grid), on MNIST its R1 row; grid25 gets ring8's choice on its own baseline; the what-works grids
+    run the preset itself."""
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parents[1] / "book" / "results"
+    alone = load_grid(results / "stabilisers_ring8_grid.json")
+    ring8 = run_preset("what-works", dataset="ring8")
+    assert ring8 == alone["minibatch std (group 4)"]
+    (pair,) = load_grid(results / "pair_ring8_grid.json").values()  # its leave-one-out: each part is a row above
+    assert pair == ring8.replace(penalty=alone["R1 (gamma 1)"].penalty)
+    assert (ring8.mbstd.group, ring8.penalty.r1, ring8.steps, ring8.schedule.kind) == (4, 0.0, 6000, "linear")
+    grid25 = run_preset("what-works", dataset="grid25")
+    assert grid25 == run_preset("baseline", dataset="grid25").replace(mbstd=ring8.mbstd)
+    mnist = run_preset("what-works", dataset="mnist")
+    assert mnist == load_grid(results / "stabilisers_mnist_grid.json")["R1 (gamma 10, D without BatchNorm)"]
+    assert (mnist.d_norm, mnist.penalty.r1, mnist.resolved_model) == ("none", 10.0, "dcgan")
+    for dataset, cfg in (("ring8", ring8), ("grid25", grid25), ("mnist", mnist)):
+        (ran,) = [c for name, c in load_grid(results / f"whatworks_{dataset}_grid.json").items()
+                  if name.startswith("what works")]
+        assert ran == cfg
+    assert load_grid(results / "whatworks_mnist_grid.json")["baseline"] == run_preset("baseline", dataset="mnist")
+
+
 def test_the_latent_preset_needs_labels_and_says_so():
     cfg = run_preset("latent", dataset="mnist")
     assert (cfg.n_classes, cfg.latent.resolved_conditioning(cfg.n_classes)) == (10, "acgan")
