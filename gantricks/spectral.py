@@ -2,9 +2,11 @@
 adversarial networks").
 
 Every linear and convolution layer of D divides its weight W by an estimate of its largest singular value
-sigma(W), so each layer is (at most) 1-Lipschitz and so is D, as far as its other layers allow: LeakyReLU and
-maxout (a maximum of 1-Lipschitz maps) are 1-Lipschitz; BatchNorm (the DCGAN's D) is not, and the paper's
-discriminators have none. sigma(W) comes from power iteration on vectors u, v kept between forward passes: each
+sigma(W), so each linear layer is (at most) 1-Lipschitz and so is D, as far as its other layers allow: LeakyReLU
+and maxout (a maximum of 1-Lipschitz maps) are 1-Lipschitz; BatchNorm (the DCGAN's D) is not, and the paper's
+discriminators have none. A convolution is normalised as its reshaped weight matrix (below), whose largest singular
+value is not the convolution's Lipschitz constant (that can be larger), so a normalised convolution is only roughly
+1-Lipschitz, as in the paper. sigma(W) comes from power iteration on vectors u, v kept between forward passes: each
 forward pass in training mode runs ``power_iterations`` more iterations (the paper uses 1), one in eval mode none.
 The estimate is a lower bound of sigma(W), so a normalised weight's largest singular value starts a little above 1
 and falls to 1 as the iterations accumulate (``tests/test_spectral.py`` measures it).
