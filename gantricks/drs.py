@@ -114,8 +114,10 @@ class DiscriminatorRejectionSampler:
         if trainer.cfg.loss not in CROSS_ENTROPY_LOSSES:
             raise ValueError(f"loss={trainer.cfg.loss!r} is invalid for rejection sampling: it reads D's logit as "
                              f"log p_data/p_g, which only a D trained by cross-entropy {CROSS_ENTROPY_LOSSES} gives")
-        for field, value, off in (("packing.m", trainer.cfg.packing.m, 1), ("mbstd.group", trainer.cfg.mbstd.group, 0)):
-            if value != off:
+        cfg = trainer.cfg
+        for field, value, on in (("packing.m", cfg.packing.m, cfg.packing.m > 1),
+                                 ("mbstd.group", cfg.mbstd.group, cfg.mbstd.group > 0)):
+            if on:
                 raise ValueError(f"{field}={value!r} is invalid for rejection sampling: D then scores a sample "
                                  "together with others of its batch, so its logit is no single sample's "
                                  "log p_data/p_g; rejection sampling needs a D that scores each sample alone")

@@ -15,9 +15,9 @@ BatchNorm: averaged weights with G's running statistics do not fit each other, a
 fix it, since they belong to weights the average never had. So before the average samples, its BatchNorm
 statistics are recomputed: ``bn_batches`` batches of z, drawn from a generator seeded by the run's seed, go through
 it in training mode with a cumulative average (``momentum = None``), as SWA's ``update_bn`` (Izmailov et al. 2018)
-does. The statistics are recomputed only when the weights
-changed since the last time, and, with a fixed seed, they are a function of the weights: a resumed run samples
-exactly as the straight one. The checkpoint holds the average's weights and buffers and the update count.
+does. The statistics are recomputed only when the weights changed since the last time, and, with a fixed seed, they
+are a function of the weights: a resumed run samples exactly as the straight one. The checkpoint holds the average's
+weights and buffers and the update count.
 """
 
 from __future__ import annotations
