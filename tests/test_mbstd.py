@@ -95,14 +95,9 @@ def test_r1_with_minibatch_std_is_the_gradient_of_the_summed_logits():
     assert any(row["loss_r1"] > 0 for row in trainer.history)
 
 
-def test_the_loop_trains_and_resumes_exactly(tmp_path):
+def test_the_loop_trains_and_resumes_exactly(straight_and_resumed):
     cfg = TrainConfig(dataset="ring8", steps=6, batch_size=16, data_size=300, sync_every=2, progress=False,
                       device="cpu", mbstd={"group": 4}, spectral={"d": True})
-    straight = Trainer(cfg)
-    straight.fit()
-    first = Trainer(cfg)
-    first.fit(steps=3, out_dir=tmp_path)
-    resumed = Trainer.from_checkpoint(tmp_path)
-    resumed.fit()
+    straight, resumed = straight_and_resumed(cfg, stop=3)
     assert all(torch.equal(a, b) for a, b in zip(straight.D.state_dict().values(), resumed.D.state_dict().values()))
     assert straight.D.net[-1][1].weight[0, -1] != 0  # the statistic's weight trained

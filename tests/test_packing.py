@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gantricks import TrainConfig, Trainer
+from gantricks import TrainConfig
 from gantricks.models import build_models
 from gantricks.packing import Packed, pack
 from gantricks.spectral import normalised_layers
@@ -55,16 +55,11 @@ def test_config_rules():
         TrainConfig(batch_size=16, packing={"m": 4}, mbstd={"group": 8})
 
 
-def test_the_loop_with_packing_minibatch_std_and_spectral_norm_resumes_exactly(tmp_path):
+def test_the_loop_with_packing_minibatch_std_and_spectral_norm_resumes_exactly(straight_and_resumed):
     cfg = TrainConfig(dataset="ring8", d_arch="maxout", steps=6, batch_size=16, data_size=300, sync_every=2,
                       progress=False, device="cpu", packing={"m": 2}, mbstd={"group": 4}, spectral={"d": True})
-    straight = Trainer(cfg)
-    straight.fit()
+    straight, resumed = straight_and_resumed(cfg, stop=3)
     assert len(normalised_layers(straight.D)) == 4  # the widened first layer and the last one included
-    first = Trainer(cfg)
-    first.fit(steps=3, out_dir=tmp_path)
-    resumed = Trainer.from_checkpoint(tmp_path)
-    resumed.fit()
     assert all(torch.equal(a, b) for a, b in zip(straight.D.state_dict().values(), resumed.D.state_dict().values()))
     assert [r["loss_d"] for r in straight.history] == [r["loss_d"] for r in resumed.history]
 

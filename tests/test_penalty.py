@@ -118,15 +118,10 @@ def test_the_penalty_pass_does_not_iterate_spectral_normalisation():
 
 @pytest.mark.parametrize("penalty, loss", [({"r1": 1.0, "r1_every": 3}, "ns"), ({"gp": 10.0}, "wgan"),
                                            ({"r1": 0.5, "gp": 1.0}, "hinge")])
-def test_penalties_in_the_loop_resume_exactly(tmp_path, penalty, loss):
+def test_penalties_in_the_loop_resume_exactly(straight_and_resumed, penalty, loss):
     cfg = TrainConfig(dataset="ring8", steps=7, batch_size=16, data_size=300, sync_every=2, progress=False,
                       device="cpu", loss=loss, penalty=penalty)
-    straight = Trainer(cfg)
-    straight.fit()
-    first = Trainer(cfg)
-    first.fit(steps=4, out_dir=tmp_path)  # mid-interval of the lazy R1
-    resumed = Trainer.from_checkpoint(tmp_path)
-    resumed.fit()
+    straight, resumed = straight_and_resumed(cfg, stop=4)  # mid-interval of the lazy R1
     names = [n for n in ("loss_r1", "loss_gp") if n.split("_")[1] in penalty]
     for n in names:
         assert [r[n] for r in straight.history] == [r[n] for r in resumed.history]

@@ -116,14 +116,9 @@ def test_the_alternating_step_differs_from_the_simultaneous_one():
     assert not torch.equal(runs["alternating"], runs["simultaneous"])
 
 
-def test_a_simultaneous_run_resumes_exactly(tmp_path):
+def test_a_simultaneous_run_resumes_exactly(straight_and_resumed):
     cfg = TrainConfig(steps=12, batch_size=32, update="simultaneous", d_arch="maxout", init="normal", progress=False)
-    straight = Trainer(cfg)
-    straight.fit()
-    first = Trainer(cfg)
-    first.fit(steps=5, out_dir=tmp_path)
-    resumed = Trainer.from_checkpoint(tmp_path)
-    resumed.fit()
+    straight, resumed = straight_and_resumed(cfg, stop=5)
     for a, b in zip(straight.G.state_dict().values(), resumed.G.state_dict().values()):
         assert torch.equal(a, b)
 

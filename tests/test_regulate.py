@@ -186,19 +186,14 @@ def _cfg(**regulate) -> TrainConfig:
                        regulate=regulate)
 
 
-def test_state_resumes_exactly_through_a_checkpoint(tmp_path):
+def test_state_resumes_exactly_through_a_checkpoint(straight_and_resumed):
     # fp_low=0.99: the rate is (almost surely) below the band, so "balance" raises lr_g at every interval;
     # ada_target=-0.9 lets the noise rise early on; intervals 2 and 3 with a stop at step 5 leave both
     # controllers mid-interval at the checkpoint.
     cfg = _cfg(fp_control="balance", fp_low=0.99, fp_high=1.0, fp_factor=1.5, fp_interval=2, fp_ema=0.5,
                lr_max=1e-2, adaptive_noise=True, ada_target=-0.9, ada_interval=3, ada_speed_kimg=0.5, clip_g=0.5,
                clip_d=0.5, log_stats=True)
-    straight = Trainer(cfg)
-    straight.fit()
-    first = Trainer(cfg)
-    first.fit(steps=5, out_dir=tmp_path)
-    resumed = Trainer.from_checkpoint(tmp_path)
-    resumed.fit()
+    straight, resumed = straight_and_resumed(cfg, stop=5)
     keys = ("fp_rate", "fp_rate_ema", "ada_rt", "instance_noise_sigma", "lr_g", "loss_g", "grad_norm_d")
     for k in keys:
         assert [r[k] for r in resumed.history] == [r[k] for r in straight.history], k

@@ -82,15 +82,10 @@ def test_power_iterations_and_bad_values():
 
 
 @pytest.mark.parametrize("update", ["alternating", "simultaneous"])
-def test_training_resumes_exactly(tmp_path, update):
+def test_training_resumes_exactly(straight_and_resumed, update):
     cfg = TrainConfig(dataset="ring8", d_arch="maxout", steps=8, batch_size=32, data_size=500, sync_every=3,
                       progress=False, device="cpu", loss="hinge", update=update, spectral={"d": True})
-    straight = Trainer(cfg)
-    straight.fit()
-    first = Trainer(cfg)
-    first.fit(steps=5, out_dir=tmp_path)
-    resumed = Trainer.from_checkpoint(tmp_path)
-    resumed.fit()
+    straight, resumed = straight_and_resumed(cfg, stop=5)
     a, b = straight.D.state_dict(), resumed.D.state_dict()
     assert a.keys() == b.keys() and any(k.endswith("_u") for k in a)
     assert all(torch.equal(a[k], b[k]) for k in a)
