@@ -15,4 +15,3 @@ def test_a_phrase_is_displayed_as_markdown_with_its_text_as_plain_text() -> None
     assert data["text/markdown"] == "`d_wins` fires at step 200"
     assert ast.literal_eval(data["text/plain"]) == str(phrase)  # what myst-nb's glue:text would paste
     assert "object" not in data["text/plain"] and isinstance(phrase, str)
-
