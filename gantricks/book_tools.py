@@ -35,6 +35,12 @@ top to bottom, no ``error`` output, and widget state stored for every widget the
 as the working directory; with ``--quick`` the kernel gets ``GANTRICKS_QUICK=1``. Widget state is stored by
 nbclient (``store_widget_state``, on by default). Full mode has no per-cell timeout: it is the command that
 refreshes the outputs the book shows.
+
+A chapter's live runs are bit-identical only at the torch thread count they were stored with (on the CPU, the
+reductions split by thread: chapter 7's exploding run stops at step 386 with one thread and at 262 with two). So a
+full ``execute`` records the count in the notebook's ``metadata["gantricks"]["threads"]``, and the next one runs
+the kernel with that count (``OMP_NUM_THREADS``) unless ``--threads N`` says otherwise; a notebook with no count
+stored runs with the environment's.
 """
 
 from __future__ import annotations
@@ -348,17 +354,37 @@ def check(root: Path) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------- execution
-def execute_file(path: Path, root: Path, quick: bool = False, kernel_name: str = "python3") -> None:
-    """Stamp, then re-execute the notebook at ``path`` in place on a fresh kernel (cwd: its folder)."""
-    from nbclient import NotebookClient
+def stored_threads(nb: Any) -> int | None:
+    """The torch thread count ``nb``'s outputs were stored with, or ``None`` when it was not recorded."""
+    return nb.metadata.get(STAMP_KEY, {}).get("threads")
 
-    stamp_file(path, root)
-    nb = nbformat.read(path, as_version=4)
-    env = dict(os.environ)
+
+def kernel_env(nb: Any, quick: bool = False, threads: int | None = None,
+               base: dict[str, str] | None = None) -> tuple[dict[str, str], int | None]:
+    """The environment to execute ``nb`` in, and the thread count it pins (``threads``, else the stored one, else
+    ``None``: the environment's own ``OMP_NUM_THREADS``, if any, is kept)."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads={threads!r} is invalid: expected a whole number >= 1 (torch threads of the kernel)")
+    env = dict(os.environ if base is None else base)
     env.pop("GANTRICKS_QUICK", None)
     env.pop("MPLBACKEND", None)  # let ipykernel choose the inline backend, as in Jupyter
     if quick:
         env["GANTRICKS_QUICK"] = "1"
+    pinned = threads if threads is not None else stored_threads(nb)
+    if pinned is not None:
+        env["OMP_NUM_THREADS"] = str(pinned)
+    return env, pinned
+
+
+def execute_file(path: Path, root: Path, quick: bool = False, kernel_name: str = "python3",
+                 threads: int | None = None) -> None:
+    """Stamp, then re-execute the notebook at ``path`` in place on a fresh kernel (cwd: its folder), with
+    ``threads`` torch threads (default: the count its outputs were stored with, see the module's notes)."""
+    from nbclient import NotebookClient
+
+    stamp_file(path, root)
+    nb = nbformat.read(path, as_version=4)
+    env, pinned = kernel_env(nb, quick, threads)
     client = NotebookClient(
         nb,
         timeout=600 if quick else None,
@@ -368,11 +394,19 @@ def execute_file(path: Path, root: Path, quick: bool = False, kernel_name: str =
         store_widget_state=True,
     )
     client.execute(env=env)
+    if not quick and pinned is not None:
+        nb.metadata.setdefault(STAMP_KEY, {})["threads"] = pinned
     nbformat.write(nb, path)
     stamp_file(path, root)
 
 
 # --------------------------------------------------------------------------------------------- command line
+def _threads_flag(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: expected a whole number >= 1")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m gantricks.book_tools", description=__doc__.split("\n")[0])
@@ -384,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
                    "missing/stale or stored outputs are incomplete")
     ex = sub.add_parser("execute", help="re-execute notebooks in place (default: all in the toc), then stamp")
     ex.add_argument("--quick", action="store_true", help="run with GANTRICKS_QUICK=1 (small budgets)")
+    ex.add_argument("--threads", type=_threads_flag, default=None,
+                    help="torch threads of the kernel (default: the count each notebook's outputs were stored with, "
+                    "recorded by the last full execute)")
     ex.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
     root = find_root(args.root)
@@ -405,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = [p.resolve() for p in args.notebooks] or toc_notebooks(root)
     for path in paths:
         print(f"executing {path.relative_to(root)} ({'quick' if args.quick else 'full'})", flush=True)
-        execute_file(path, root, quick=args.quick)
+        execute_file(path, root, quick=args.quick, threads=args.threads)
     return 0
 
 

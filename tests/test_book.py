@@ -281,3 +281,30 @@ def test_page_renders_offline_in_a_browser(doc: str, site: str, browser: Any) ->
     assert found["widgetsRendered"] >= found["widgetViews"], (
         f"{found['widgetsRendered']} of {found['widgetViews']} widgets rendered (is their state stored?)"
     )
+
+
+def test_execute_pins_the_thread_count_a_notebook_was_stored_with_unless_told_otherwise() -> None:
+    """A chapter's live runs are bit-identical only at the torch thread count its outputs were stored with."""
+    nb = nbformat.v4.new_notebook()
+    env, pinned = book_tools.kernel_env(nb, base={"OMP_NUM_THREADS": "4", "MPLBACKEND": "Agg"})
+    assert (pinned, env["OMP_NUM_THREADS"], "MPLBACKEND" in env) == (None, "4", False)  # nothing stored: as given
+    nb.metadata["gantricks"] = {"threads": 1}
+    env, pinned = book_tools.kernel_env(nb, quick=True, base={"OMP_NUM_THREADS": "4"})
+    assert (pinned, env["OMP_NUM_THREADS"], env["GANTRICKS_QUICK"]) == (1, "1", "1")
+    env, pinned = book_tools.kernel_env(nb, threads=2, base={})
+    assert (pinned, env["OMP_NUM_THREADS"], "GANTRICKS_QUICK" in env) == (2, "2", False)
+    with pytest.raises(ValueError, match=r"threads=0 is invalid: expected a whole number >= 1"):
+        book_tools.kernel_env(nb, threads=0)
+
+
+def test_the_chapters_record_the_thread_count_their_outputs_were_stored_with() -> None:
+    """The chapters re-executed since the count is recorded carry it (chapter 7: one thread; 2 and 8: two)."""
+    stored = {name: book_tools.stored_threads(nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4))
+              for name in ("02_noise_inputs", "07_challenges", "08_what_works")}
+    assert stored == {"02_noise_inputs": 2, "07_challenges": 1, "08_what_works": 2}
+
+
+def test_a_bad_threads_flag_is_refused_by_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        book_tools.main(["execute", "--threads", "0"])
+    assert "'0' is invalid: expected a whole number >= 1" in capsys.readouterr().err
